@@ -1,0 +1,1 @@
+//! Proxmox calendar events.

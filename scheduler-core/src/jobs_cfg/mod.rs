@@ -1,0 +1,1 @@
+//! The lossless jobs.cfg codec.

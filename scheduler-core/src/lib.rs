@@ -1,0 +1,18 @@
+//! The pure core of Stagger.
+//!
+//! Everything here works on values handed in by the caller: text, numbers and
+//! "now". Nothing in this crate reads a clock, opens a socket or writes a file;
+//! the `sched-agent` and `schedctl` binaries do that at the edges.
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`calendar`] | Proxmox calendar events (`mon..fri 02:00`, `*/15`, `daily`): parse, print, next runs in a time zone |
+//! | [`jobs_cfg`] | a lossless codec for `/etc/pve/jobs.cfg`, Proxmox's own reading of it, edits and the text a Proxmox write produces |
+//! | [`error`] | the crate's error type, wrapping each module's own |
+#![warn(missing_docs)]
+
+pub mod calendar;
+pub mod error;
+pub mod jobs_cfg;
+
+pub use error::Error;
