@@ -69,6 +69,8 @@ pub struct Section {
     pub values: Option<BTreeMap<String, Value>>,
     /// Why the section was skipped, in Proxmox's words, when `values` is `None`.
     pub problem: Option<String>,
+    /// The required option whose absence made Proxmox skip the section.
+    pub missing_option: Option<String>,
     /// The property lines whose values Proxmox stored, in file order.
     pub stored_lines: Vec<StoredLine>,
 }
@@ -326,14 +328,17 @@ impl<'a> Reader<'a> {
 
     /// `check_config` with `create`: required options, then Registry's defaults and decoding.
     fn finish_section(&mut self, builder: Builder, type_name: &str) {
-        let missing = builder
+        let missing_option = builder
             .section_type
             .options()
             .find(|p| {
                 builder.section_type.usage(p) == Usage::Required
                     && !builder.values.contains_key(p.name)
             })
-            .map(|p| format!("missing value for required option '{}'", p.name));
+            .map(|p| p.name.to_owned());
+        let missing = missing_option
+            .as_ref()
+            .map(|name| format!("missing value for required option '{name}'"));
         if let Some(problem) = &missing {
             self.skip_warning(builder.last_line, &builder.id, problem.clone());
         }
@@ -349,6 +354,7 @@ impl<'a> Reader<'a> {
             last_line: builder.last_line,
             values,
             problem: missing,
+            missing_option,
             stored_lines: builder.stored_lines,
         };
         self.next_order += 1;

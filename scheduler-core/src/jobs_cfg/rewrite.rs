@@ -20,9 +20,9 @@ pub enum RewriteError {
     /// A section was skipped but its id left behind without values; Proxmox's
     /// writer dies on it with `unknown section type ''`.
     #[error(
-        "section '{id}' (lines {header_line}-{last_line}) was skipped by Proxmox ({problem}), \
-         so every Proxmox write of this file fails with \"unknown section type ''\"; \
-         fix the section (e.g. add the missing option) or remove it"
+        "section '{id}' (lines {header_line}-{last_line}) was skipped by Proxmox: {problem}; \
+         until it is repaired, every Proxmox write of the file (GUI, API, pvesh) fails with \
+         \"unknown section type ''\" and pvescheduler may stop at this job; {repair}"
     )]
     SectionLeftBehind {
         /// The section id.
@@ -33,6 +33,8 @@ pub enum RewriteError {
         last_line: usize,
         /// Proxmox's reason for skipping it.
         problem: String,
+        /// How to repair the file.
+        repair: String,
     },
 }
 
@@ -68,7 +70,14 @@ fn left_behind(section: &Section) -> RewriteError {
         problem: section
             .problem
             .clone()
-            .unwrap_or_else(|| "unknown problem".to_owned()),
+            .unwrap_or_else(|| "no values".to_owned()),
+        repair: match &section.missing_option {
+            Some(option) => format!(
+                "add a valid '{option}' line to section '{}' (lines {}-{}) or remove the section",
+                section.id, section.header_line, section.last_line
+            ),
+            None => format!("remove section '{}'", section.id),
+        },
     }
 }
 
