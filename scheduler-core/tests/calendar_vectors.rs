@@ -1,0 +1,148 @@
+//! Every row of the calendar vectors recorded from proxmox-time must pass.
+//!
+//! `calendar-vectors.tsv`: schedule, start, expected next (or valid / error /
+//! none / some), the process's time zone. `calendar-doc-examples.tsv`: the
+//! strings of the Proxmox docs and GUI, whether they parse and their first
+//! event after epoch 0 in UTC. Each test checks every row and reports all
+//! failing rows at once.
+
+use std::path::PathBuf;
+
+use chrono_tz::Tz;
+use scheduler_core::calendar::CalendarEvent;
+
+fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/proxmox")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// The data rows: not comments, not the header, split on tabs.
+fn rows(text: &str) -> Vec<Vec<&str>> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .skip(1)
+        .map(|line| line.split('\t').collect())
+        .collect()
+}
+
+/// What a row of calendar-vectors.tsv expects, checked; `Err` says what we got instead.
+fn check_vector(schedule: &str, start: &str, expected: &str, tz: Tz) -> Result<(), String> {
+    let parsed = CalendarEvent::parse(schedule);
+    match (expected, parsed) {
+        ("error", Ok(event)) => return Err(format!("parsed as {event}")),
+        ("error", Err(_)) => return Ok(()),
+        (_, Err(err)) => return Err(format!("parse error: {err}")),
+        ("valid", Ok(_)) => return Ok(()),
+        (_, Ok(event)) => {
+            let start: i64 = start.parse().map_err(|_| format!("bad start {start:?}"))?;
+            let got = event.next_after(start, tz);
+            let ok = match expected {
+                "none" => got.is_none(),
+                "some" => got.is_some(),
+                epoch => epoch.parse::<i64>().ok() == got,
+            };
+            if !ok {
+                return Err(format!("{got:?}"));
+            }
+            if let Some(next) = got {
+                if !event.matches(next, tz) {
+                    return Err(format!("{next} does not match the event"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_calendar_vector_passes() {
+    let text = fixture("calendar-vectors.tsv");
+    let rows = rows(&text);
+    assert!(rows.len() > 200, "only {} rows read", rows.len());
+    let mut failures = Vec::new();
+    for row in &rows {
+        let [schedule, start, expected, tz, ..] = row[..] else {
+            panic!("short row {row:?}");
+        };
+        let zone: Tz = tz
+            .parse()
+            .unwrap_or_else(|err| panic!("zone {tz:?}: {err}"));
+        if let Err(got) = check_vector(schedule, start, expected, zone) {
+            failures.push(format!(
+                "schedule={schedule:?} start={start} tz={tz} expected={expected} got={got}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows fail:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_doc_example_passes() {
+    let text = fixture("calendar-doc-examples.tsv");
+    let rows = rows(&text);
+    assert!(rows.len() > 60, "only {} rows read", rows.len());
+    let mut failures = Vec::new();
+    for row in &rows {
+        let [schedule, valid, next, ..] = row[..] else {
+            panic!("short row {row:?}");
+        };
+        let got = match CalendarEvent::parse(schedule) {
+            Err(err) if valid == "no" => {
+                // Errors must point inside the text and never panic to print.
+                assert!(err.position() <= schedule.len(), "{schedule:?}: {err}");
+                continue;
+            }
+            Err(err) => format!("parse error: {err}"),
+            Ok(event) if valid == "no" => format!("parsed as {event}"),
+            Ok(event) => match event.next_after(0, Tz::UTC) {
+                Some(got) if next.parse::<i64>().ok() == Some(got) => continue,
+                got => format!("next {got:?}"),
+            },
+        };
+        failures.push(format!(
+            "schedule={schedule:?} valid={valid} next={next} got={got}"
+        ));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows fail:\n{}",
+        failures.len(),
+        rows.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_recorded_proxmox_error_messages_are_reproduced() {
+    // From fixtures/expected/jobs-invalid-bad-schedule.expected.json and
+    // api-error-400-bad-schedule.json (real Proxmox output).
+    let cases = [
+        ("*/00", "unable to parse calendar event at '/00' - Nom(Eof)"),
+        (
+            "2:60",
+            "unable to parse calendar event at '2:60' - Context(\"date or time specification\")",
+        ),
+        (
+            "02:00 Europe/Vienna",
+            "unable to parse calendar event at ' Europe/Vienna' - Nom(Eof)",
+        ),
+    ];
+    for (event, message) in cases {
+        let err = CalendarEvent::parse(event).expect_err(event);
+        assert_eq!(err.proxmox_message(), message, "{event}");
+    }
+    let expected = fixture("fixtures/expected/jobs-invalid-bad-schedule.expected.json");
+    for (event, message) in cases {
+        let line = format!("invalid calendar event '{event}' - {message}");
+        let escaped = line.replace('"', "\\\"");
+        assert!(expected.contains(&escaped), "fixture lacks {escaped}");
+    }
+}
