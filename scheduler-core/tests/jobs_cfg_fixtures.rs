@@ -34,7 +34,7 @@ fn scalar(json: &Json) -> String {
 }
 
 /// Our values in the shape of Proxmox's parsed section, scalars as text.
-fn section_as_json(section_type: &str, values: &BTreeMap<String, Value>) -> Json {
+fn section_as_json(section_type: &str, values: &BTreeMap<&str, Value>) -> Json {
     let mut object = serde_json::Map::new();
     object.insert("type".into(), Json::String(section_type.into()));
     for (key, value) in values {
@@ -48,7 +48,7 @@ fn section_as_json(section_type: &str, values: &BTreeMap<String, Value>) -> Json
                     .collect(),
             ),
         };
-        object.insert(key.clone(), json);
+        object.insert((*key).to_owned(), json);
     }
     Json::Object(object)
 }

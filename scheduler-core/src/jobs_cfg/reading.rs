@@ -42,7 +42,7 @@ pub struct StoredLine {
     /// 1-based line number.
     pub line: usize,
     /// The key, e.g. `schedule`.
-    pub key: String,
+    pub key: &'static str,
     /// Byte range of the key in the file.
     pub key_bytes: Range<usize>,
     /// Byte range of the value in the file; `None` for a key alone (a boolean meaning 1).
@@ -66,7 +66,7 @@ pub struct Section {
     /// The values Proxmox holds, or `None` when the section was skipped but its
     /// id left behind (a missing required option): invisible to pvescheduler and
     /// fatal to every Proxmox write.
-    pub values: Option<BTreeMap<String, Value>>,
+    pub values: Option<BTreeMap<&'static str, Value>>,
     /// Why the section was skipped, in Proxmox's words, when `values` is `None`.
     pub problem: Option<String>,
     /// The required option whose absence made Proxmox skip the section.
@@ -149,7 +149,7 @@ impl Reading {
     }
 }
 
-fn text_of(values: &BTreeMap<String, Value>, key: &str) -> Option<String> {
+fn text_of(values: &BTreeMap<&'static str, Value>, key: &str) -> Option<String> {
     values.get(key).and_then(Value::as_text).map(str::to_owned)
 }
 
@@ -192,7 +192,7 @@ struct Builder {
     id: String,
     header_line: usize,
     last_line: usize,
-    values: BTreeMap<String, Value>,
+    values: BTreeMap<&'static str, Value>,
     stored_lines: Vec<StoredLine>,
     /// A `type` line naming the section's own type was stored.
     has_type_line: bool,
@@ -296,11 +296,11 @@ impl<'a> Reader<'a> {
         let key_text = &line[key.clone()];
         let value_text = value.clone().map(|range| &line[range]);
         match store_property(builder, key_text, value_text) {
-            Ok(()) => {
+            Ok(key_name) => {
                 let start = document.line_start(index);
                 builder.stored_lines.push(StoredLine {
                     line: index + 1,
-                    key: key_text.to_owned(),
+                    key: key_name,
                     key_bytes: start + key.start..start + key.end,
                     value_bytes: value.map(|range| start + range.start..start + range.end),
                 });
@@ -393,8 +393,13 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The parse loop's rules for one property: unknown key, array push, duplicate, value check.
-fn store_property(builder: &mut Builder, key: &str, value: Option<&str>) -> Result<(), String> {
+/// The parse loop's rules for one property: unknown key, array push, duplicate,
+/// value check. Returns the stored key's name.
+fn store_property(
+    builder: &mut Builder,
+    key: &str,
+    value: Option<&str>,
+) -> Result<&'static str, String> {
     if key == "type" {
         // In the property list with type `string`: never an array, and its own
         // type name is accepted as is (check_value returns early for it).
@@ -405,32 +410,33 @@ fn store_property(builder: &mut Builder, key: &str, value: Option<&str>) -> Resu
             return Err("unexpected property 'type'".to_owned());
         }
         builder.has_type_line = true;
-        return Ok(());
+        return Ok("type");
     }
     let property = schema::property(key).ok_or_else(|| "unknown property type".to_owned())?;
+    let name = property.name;
     if matches!(property.kind, Kind::List) {
         let checked = schema::check_value(builder.section_type, property, value)?;
-        match (checked, builder.values.get_mut(key)) {
+        match (checked, builder.values.get_mut(name)) {
             (Value::List(new), Some(Value::List(items))) => items.extend(new),
             (checked, _) => {
-                builder.values.insert(key.to_owned(), checked);
+                builder.values.insert(name, checked);
             }
         }
-        return Ok(());
+        return Ok(name);
     }
-    if builder.values.contains_key(key) {
+    if builder.values.contains_key(name) {
         return Err("duplicate attribute".to_owned());
     }
     let checked = schema::check_value(builder.section_type, property, value)?;
-    builder.values.insert(key.to_owned(), checked);
-    Ok(())
+    builder.values.insert(name, checked);
+    Ok(name)
 }
 
 /// Registry's `parse_config`: `enabled` defaults to 1 and `comment` is percent-decoded.
-fn with_registry_defaults(mut values: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
-    values
-        .entry("enabled".to_owned())
-        .or_insert(Value::Bool(true));
+fn with_registry_defaults(
+    mut values: BTreeMap<&'static str, Value>,
+) -> BTreeMap<&'static str, Value> {
+    values.entry("enabled").or_insert(Value::Bool(true));
     if let Some(Value::Text(stored)) = values.get_mut("comment") {
         *stored = comment::decode(stored);
     }

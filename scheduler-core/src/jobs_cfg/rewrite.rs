@@ -85,7 +85,7 @@ fn write_section(
     out: &mut String,
     section: &Section,
     section_type: SectionType,
-    values: &BTreeMap<String, Value>,
+    values: &BTreeMap<&'static str, Value>,
 ) {
     out.push_str(&format!("{}: {}\n", section_type.name(), section.id));
     if let Some(Value::Text(text)) = values.get("comment") {

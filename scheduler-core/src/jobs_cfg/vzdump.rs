@@ -24,7 +24,7 @@ pub struct VzdumpJob {
     /// 1-based line of the section header.
     pub line: usize,
     /// Every other value Proxmox keeps for the job, by key.
-    pub options: BTreeMap<String, Value>,
+    pub options: BTreeMap<&'static str, Value>,
 }
 
 /// The vzdump jobs of `reading`, in Proxmox's order.
