@@ -27,7 +27,7 @@ pub(crate) fn decode(stored: &str) -> String {
 pub(crate) fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte < 0x20 || byte >= 0x7F || byte == b'%' || byte == b':' {
+        if !(0x20..0x7F).contains(&byte) || byte == b'%' || byte == b':' {
             out.push_str(&format!("%{byte:02X}"));
         } else {
             out.push(byte as char);

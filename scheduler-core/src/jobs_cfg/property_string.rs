@@ -7,13 +7,19 @@ use std::collections::BTreeMap;
 use super::schema::{check_boolean, check_integer, check_storage_id};
 use super::syntax;
 
+/// A decoded property string: key → value as written.
+type PropertyMap = BTreeMap<String, String>;
+
+/// A format's validator: runs on the checked map; may rewrite it or reject it.
+type Validator = fn(PropertyMap) -> Result<PropertyMap, String>;
+
 /// A hash-based format: its keys and an optional validator run after the checks.
 #[derive(Debug)]
 pub(crate) struct PropertyFormat {
     /// The keys, sorted by name.
     keys: &'static [FormatKey],
     /// Runs on the checked map; may rewrite it (prune-backups) or reject it.
-    validator: Option<fn(BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String>>,
+    validator: Option<Validator>,
 }
 
 /// One key of a property-string format.
@@ -244,7 +250,7 @@ fn validate_prune_backups(
 /// other keys sorted by name (none of these formats has required keys).
 pub(crate) fn print(format: &PropertyFormat, map: &BTreeMap<String, String>) -> String {
     let default = format.default_key().map(|k| k.name);
-    let first = default.and_then(|name| map.get(name).map(|v| v.clone()));
+    let first = default.and_then(|name| map.get(name).cloned());
     let rest = map
         .iter()
         .filter(|(name, _)| Some(name.as_str()) != default)
