@@ -232,11 +232,14 @@ fn read_jobs_cfg(path: &Path) -> Result<String, CommandError> {
     })
 }
 
-/// Replaces `path` with `text` atomically: `<file>.tmp.<pid>` in the same
-/// directory with the file's permissions, fsync, a last digest check, rename,
-/// fsync of the directory. On any failure the temp file is removed and the
+/// Replaces `path` with `text` atomically, as Proxmox's `file_set_contents`
+/// does plus the syncs: `<file>.tmp.<pid>` in the same directory with the
+/// file's permissions, fsync, a last digest check, rename, fsync of the directory. On any failure the temp file is removed and the
 /// original is left as it was.
 fn replace_file(path: &Path, expected: Digest, text: &str) -> CommandResult {
+    // Through a symlink, replace the file it points to, not the link.
+    let path =
+        &fs::canonicalize(path).with_context(|| format!("cannot resolve {}", path.display()))?;
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
