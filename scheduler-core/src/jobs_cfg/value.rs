@@ -61,8 +61,12 @@ pub(crate) fn perl_integer(text: &str) -> String {
     format_g15(number)
 }
 
-/// C's `%.15g` for numbers of magnitude ≥ 1e15 (scientific notation).
+/// C's `%.15g` for numbers of magnitude ≥ 1e15 (scientific notation), and
+/// Perl's `Inf` for digit strings beyond a double's range.
 fn format_g15(number: f64) -> String {
+    if number.is_infinite() {
+        return if number < 0.0 { "-Inf" } else { "Inf" }.to_owned();
+    }
     let formatted = format!("{number:.14e}");
     let Some((mantissa, exponent)) = formatted.split_once('e') else {
         return formatted;
