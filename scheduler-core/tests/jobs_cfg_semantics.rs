@@ -413,3 +413,17 @@ fn set_enabled_edits_in_place_completes_a_bare_key_or_adds_a_line() {
     cfg.set_enabled("b", true).expect("in place");
     assert!(cfg.render().contains("  enabled 1\n"));
 }
+
+#[test]
+fn stored_lines_give_the_raw_text_of_each_value() {
+    let text = "vzdump: a\n\tschedule 1:00\n\tvmid 100 101;102\n\tionice 07\n\tall\n";
+    let cfg = JobsCfg::parse(text);
+    let reading = cfg.proxmox_reading("F");
+    let section = reading.section("a").expect("section a");
+    let raw = |key: &str| section.stored_line(key).and_then(|l| l.raw_value(&cfg));
+    assert_eq!(raw("vmid"), Some("100 101;102"));
+    assert_eq!(raw("ionice"), Some("07"));
+    assert_eq!(section.value("ionice"), Some(&Value::Integer("7".into())));
+    assert_eq!(raw("all"), None);
+    assert_eq!(section.stored_line("ionice").map(|l| l.line), Some(4));
+}

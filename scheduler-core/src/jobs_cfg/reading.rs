@@ -49,6 +49,13 @@ pub struct StoredLine {
     pub value_bytes: Option<Range<usize>>,
 }
 
+impl StoredLine {
+    /// The value exactly as written in `cfg` (the document this line was read from).
+    pub fn raw_value<'a>(&self, cfg: &'a super::JobsCfg) -> Option<&'a str> {
+        cfg.as_str().get(self.value_bytes.clone()?)
+    }
+}
+
 /// A section id as Proxmox keeps it after reading.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Section {

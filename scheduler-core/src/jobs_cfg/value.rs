@@ -35,6 +35,24 @@ impl Value {
     }
 }
 
+/// Serialises as Proxmox's API prints a job's values: booleans and integers
+/// as JSON numbers, strings as strings, arrays as arrays, property strings as
+/// objects of strings (an integer too large for JSON stays a string).
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Bool(flag) => serializer.serialize_u8(u8::from(*flag)),
+            Value::Integer(text) => match text.parse::<i64>() {
+                Ok(number) => serializer.serialize_i64(number),
+                Err(_) => serializer.serialize_str(text),
+            },
+            Value::Text(text) => serializer.serialize_str(text),
+            Value::List(items) => items.serialize(serializer),
+            Value::Properties(map) => map.serialize(serializer),
+        }
+    }
+}
+
 /// What Perl's `$value + 0` prints for a string that passed the integer check
 /// (`^[+-]?\d+$`): the integer without sign noise or leading zeros while it fits
 /// a 64-bit integer, else a double printed with `%.15g`.
@@ -89,6 +107,18 @@ fn format_g15(number: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_serialise_like_the_proxmox_api() {
+        let json = |value: &Value| serde_json::to_string(value).expect("serialisable");
+        assert_eq!(json(&Value::Bool(true)), "1");
+        assert_eq!(json(&Value::Integer("7".into())), "7");
+        assert_eq!(json(&Value::Integer("1e+20".into())), "\"1e+20\"");
+        assert_eq!(json(&Value::Text("02:00".into())), "\"02:00\"");
+        assert_eq!(json(&Value::List(vec!["/a".into()])), "[\"/a\"]");
+        let map = BTreeMap::from([("keep-daily".to_owned(), "7".to_owned())]);
+        assert_eq!(json(&Value::Properties(map)), "{\"keep-daily\":\"7\"}");
+    }
 
     #[test]
     fn integers_print_like_perl() {
