@@ -176,7 +176,7 @@ pub(crate) fn read(document: &Document, file_name: &str) -> Reading {
     Reading {
         warnings: reader.warnings,
         errors: reader.errors,
-        sections: reader.sections,
+        sections: reader.sections.into_iter().flatten().collect(),
     }
 }
 
@@ -187,7 +187,8 @@ struct Reader<'a> {
     next: usize,
     warnings: Vec<Warning>,
     errors: Vec<PropertyError>,
-    sections: Vec<Section>,
+    /// Sections in the order they were recorded; `None` where a later section replaced one.
+    sections: Vec<Option<Section>>,
     /// Section id → position in `sections`.
     index: HashMap<String, usize>,
     next_order: usize,
@@ -370,16 +371,11 @@ impl<'a> Reader<'a> {
 
     /// Stores a section under its id; a later section with the same id replaces the earlier one.
     fn record(&mut self, section: Section) {
-        if let Some(old) = self.index.remove(&section.id) {
-            self.sections.remove(old);
-            for position in self.index.values_mut() {
-                if *position > old {
-                    *position -= 1;
-                }
-            }
+        let position = self.sections.len();
+        if let Some(old) = self.index.insert(section.id.clone(), position) {
+            self.sections[old] = None;
         }
-        self.index.insert(section.id.clone(), self.sections.len());
-        self.sections.push(section);
+        self.sections.push(Some(section));
     }
 
     fn skip_warning(&mut self, line: usize, id: &str, problem: String) {
