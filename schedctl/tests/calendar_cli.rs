@@ -122,7 +122,7 @@ fn a_time_zone_name_in_the_event_gets_the_utc_hint() {
     let output = schedctl(&["02:00 Europe/Vienna", "--tz", "UTC"]);
     assert_eq!(output.status.code(), Some(2));
     let err = stderr(&output);
-    assert!(err.contains("at position 5"), "{err}");
+    assert!(err.contains("at position 6"), "{err}");
     assert!(
         err.contains("write the time in UTC and add ' UTC'"),
         "{err}"

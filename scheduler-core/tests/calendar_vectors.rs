@@ -146,3 +146,56 @@ fn the_recorded_proxmox_error_messages_are_reproduced() {
         assert!(expected.contains(&escaped), "fixture lacks {escaped}");
     }
 }
+
+#[test]
+fn proxmox_time_upstream_cases_outside_the_shipped_half() {
+    // Cases of proxmox-time's own test (src/test.rs, test_compute_next_event),
+    // computed in UTC from Thursday 1970-01-01 (0), 2020-07-31 (JUL) and 2020-12-31 (DEC).
+    const MIN: i64 = 60;
+    const HOUR: i64 = 3600;
+    const DAY: i64 = 86_400;
+    const JUL: i64 = 1_596_153_600;
+    const DEC: i64 = 1_609_372_800;
+    let cases: &[(&str, i64, Option<i64>)] = &[
+        ("*:3:5", 0, Some(3 * MIN + 5)),
+        ("mon 2:*", 0, Some(4 * DAY + 2 * HOUR)),
+        ("tue", 0, Some(5 * DAY)),
+        ("thu", 0, Some(7 * DAY)),
+        ("4..10/2:0", 11 * HOUR, Some(DAY + 4 * HOUR)),
+        ("4..10/2:0", 5 * HOUR, Some(6 * HOUR)),
+        ("10,5:8,4", 0, Some(5 * HOUR + 4 * MIN)),
+        ("4..10,6:5/5,23", 0, Some(4 * HOUR + 5 * MIN)),
+        ("sun", JUL, Some(JUL + 2 * DAY)),
+        ("thu", JUL, Some(JUL + 6 * DAY)),
+        ("tue", DEC, Some(DEC + 5 * DAY)),
+        ("daily", 1, Some(DAY)),
+        ("5/2:0", 7 * HOUR, Some(9 * HOUR)),
+        ("2020-07-31", 0, Some(JUL)),
+        ("02-29", 0, Some(2 * 365 * DAY + (31 + 28) * DAY)),
+        ("2020-7..9-2/2", JUL, Some(JUL + 2 * DAY)),
+        ("minutely", 0, Some(MIN)),
+        ("weekly", 0, Some(4 * DAY)),
+        ("quarterly", 0, Some((31 + 28 + 31) * DAY)),
+        (
+            "semi-annually",
+            0,
+            Some((31 + 28 + 31 + 30 + 31 + 30) * DAY),
+        ),
+        ("annually", 0, Some(365 * DAY)),
+        ("02-30", 0, None),
+    ];
+    let mut failures = Vec::new();
+    for &(schedule, start, expected) in cases {
+        let event = CalendarEvent::parse(&format!("{schedule} UTC")).expect(schedule);
+        let got = event.next_after(start, chrono_tz::Europe::Vienna);
+        if got != expected {
+            failures.push(format!(
+                "{schedule} after {start}: expected {expected:?}, got {got:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for weekdays in ["MON", "thursday", "mon,tue..wednesday,fri..sat", "sun..sat"] {
+        assert!(CalendarEvent::parse(weekdays).is_ok(), "{weekdays}");
+    }
+}

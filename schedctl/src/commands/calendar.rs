@@ -47,6 +47,9 @@ pub fn run(args: &CalendarArgs) -> CommandResult {
     Ok(())
 }
 
+/// More runs than this is a typo, not a question (and would take long to print).
+const MAX_ITERATIONS: u32 = 100_000;
+
 /// The validated arguments.
 struct Request {
     /// The event as given.
@@ -64,9 +67,10 @@ impl Request {
             Some(text) => parse_instant(text).map_err(bad_input)?,
             None => Utc::now().timestamp(),
         };
-        if args.iterations == 0 {
+        if !(1..=MAX_ITERATIONS).contains(&args.iterations) {
             return Err(bad_input(anyhow!(
-                "--iterations 0 lists nothing; give 1 or more"
+                "--iterations {} is out of range; give 1 to {MAX_ITERATIONS}",
+                args.iterations
             )));
         }
         let tz = match &args.tz {

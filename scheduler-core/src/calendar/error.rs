@@ -80,10 +80,16 @@ impl Problem {
         Problem::new(pos, end, what, Some(hint))
     }
 
-    pub(super) fn zero_repetition(slash: usize, end: usize) -> Self {
-        let what = "'*/0' repeats every 0".to_string();
+    pub(super) fn zero_repetition(slash: usize, end: usize, written: &str) -> Self {
+        let what = format!("'{written}' repeats every 0");
         let hint = "write '*' for every value or '*/N' with N of 1 or more".to_string();
         Problem::new(slash, end, what, Some(hint))
+    }
+
+    pub(super) fn tilde(pos: usize) -> Self {
+        let what = "'~' (days counted from the end of the month) is not supported".to_string();
+        let hint = "list the days instead, e.g. '*-*-28..31'".to_string();
+        Problem::new(pos, pos + 1, what, Some(hint))
     }
 
     pub(super) fn missing_repetition(slash: usize) -> Self {
@@ -345,72 +351,95 @@ fn trailing(body: &str, pos: usize, problems: &[Problem]) -> Explained {
     let rest = &body[pos..];
     let end = body.len();
     let word = rest.trim_start_matches([' ', '\t']);
-    let (what, hint) =
-        if rest.starts_with([' ', '\t']) && word.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            (
-                format!("unexpected '{word}'"),
-                "time zones other than the UTC suffix are not supported; write the time in UTC \
-             and add ' UTC'"
-                    .to_string(),
-            )
-        } else if let Some(hour) = problems.iter().find(|problem| problem.hour_too_large) {
-            (
-                format!("unexpected '{rest}'"),
-                hour.hint.clone().unwrap_or_default(),
-            )
-        } else if rest.starts_with([' ', '\t']) {
-            (
-                format!("unexpected '{word}'"),
-                "weekdays, date and time come in this order, each at most once: \
+    if rest.starts_with([' ', '\t']) && looks_like_zone(word) {
+        let hint = "time zones other than the UTC suffix are not supported; write the time in UTC \
+                    and add ' UTC'";
+        return Explained {
+            pos: end - word.len(),
+            end,
+            what: format!("time zone '{word}' is not supported"),
+            hint: Some(hint.to_string()),
+        };
+    }
+    let (what, hint) = if let Some(hour) = problems.iter().find(|problem| problem.hour_too_large) {
+        (
+            format!("unexpected '{rest}'"),
+            hour.hint.clone().unwrap_or_default(),
+        )
+    } else if word.is_empty() {
+        (
+            "the event ends in a space".to_string(),
+            "remove trailing spaces (Proxmox trims the value before parsing)".to_string(),
+        )
+    } else if rest.starts_with([' ', '\t']) {
+        (
+            format!("unexpected '{word}'"),
+            "weekdays, date and time come in this order, each at most once: \
              [WEEKDAYS] [[YEARS-]MONTHS-DAYS] [[HOURS:]MINUTES[:SECONDS]]"
-                    .to_string(),
-            )
-        } else if rest.starts_with(", ") || rest.starts_with(",\t") {
-            (
-                "space inside a list".to_string(),
-                "lists take no spaces: write 'mon,tue' or '1,15'".to_string(),
-            )
-        } else if rest.starts_with('.') && rest[1..].starts_with(|c: char| c.is_ascii_digit()) {
-            (
-                "fractional seconds are not supported".to_string(),
-                "write whole seconds".to_string(),
-            )
-        } else if rest.starts_with('~') {
-            (
-                "'~' (days counted from the end of the month) is not supported".to_string(),
-                "list the days instead, e.g. '*-*-28..31'".to_string(),
-            )
-        } else if rest.starts_with('T') {
-            (
-                "'T' between date and time is not supported".to_string(),
-                "separate date and time with a space, e.g. '2024-11-02 10:00'".to_string(),
-            )
-        } else if rest.starts_with(':') {
-            (
-                format!("unexpected '{rest}'"),
-                "a time has at most three parts: [HOURS:]MINUTES[:SECONDS], hours 0..23, \
+                .to_string(),
+        )
+    } else if rest.starts_with(", ") || rest.starts_with(",\t") {
+        (
+            "space inside a list".to_string(),
+            "lists take no spaces: write 'mon,tue' or '1,15'".to_string(),
+        )
+    } else if rest.starts_with('.') && rest[1..].starts_with(|c: char| c.is_ascii_digit()) {
+        (
+            "fractional seconds are not supported".to_string(),
+            "write whole seconds".to_string(),
+        )
+    } else if rest.starts_with('~') {
+        (
+            "'~' (days counted from the end of the month) is not supported".to_string(),
+            "list the days instead, e.g. '*-*-28..31'".to_string(),
+        )
+    } else if rest.starts_with('T') {
+        (
+            "'T' between date and time is not supported".to_string(),
+            "separate date and time with a space, e.g. '2024-11-02 10:00'".to_string(),
+        )
+    } else if rest.starts_with(':') {
+        (
+            format!("unexpected '{rest}'"),
+            "a time has at most three parts: [HOURS:]MINUTES[:SECONDS], hours 0..23, \
              minutes and seconds 0..59"
-                    .to_string(),
-            )
-        } else if rest.starts_with('-') {
-            (
-                format!("unexpected '{rest}'"),
-                "a date is [YEARS-]MONTHS-DAYS, months 1..12, days 1..31".to_string(),
-            )
-        } else {
-            (
-                format!("unexpected '{rest}'"),
-                format!(
+                .to_string(),
+        )
+    } else if rest.starts_with('-') {
+        (
+            format!("unexpected '{rest}'"),
+            "a date is [YEARS-]MONTHS-DAYS, months 1..12, days 1..31".to_string(),
+        )
+    } else {
+        (
+            format!("unexpected '{rest}'"),
+            format!(
                 "write [WEEKDAYS] [[YEARS-]MONTHS-DAYS] [[HOURS:]MINUTES[:SECONDS]], {EXAMPLES}"
             ),
-            )
-        };
+        )
+    };
+    // Point at the unexpected text itself, not at the spaces before it.
+    let pos = if word.is_empty() {
+        pos
+    } else {
+        end - word.len()
+    };
     Explained {
         pos,
         end,
         what,
         hint: Some(hint),
     }
+}
+
+/// `Europe/Vienna`, `CET`, `EST5EDT`, `GMT+2`: what people append as a zone.
+fn looks_like_zone(word: &str) -> bool {
+    let abbreviation = word.len() >= 2
+        && word.starts_with(|c: char| c.is_ascii_uppercase())
+        && word
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-');
+    word.contains('/') || abbreviation || word.parse::<chrono_tz::Tz>().is_ok()
 }
 
 fn first_word_len(text: &str) -> usize {
@@ -456,7 +485,7 @@ mod tests {
     #[test]
     fn time_zone_names_get_a_hint() {
         let err = error("02:00 Europe/Vienna");
-        assert_eq!(err.position(), 5);
+        assert_eq!(err.position(), 6);
         assert!(err.to_string().contains("add ' UTC'"), "{err}");
     }
 

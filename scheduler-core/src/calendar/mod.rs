@@ -9,11 +9,11 @@
 //! about 1000 search steps and, in a time zone, Proxmox's behaviour around
 //! day-light-saving gaps and folds.
 //!
-//! * [`parse`](parse.rs): the hand-written grammar, mirroring proxmox-time's
+//! * `parse.rs`: the hand-written grammar, mirroring proxmox-time's
 //!   parser step for step so that the same inputs fail at the same place.
-//! * [`display`](display.rs): the canonical form, `mon..fri *-*-* 02:00:00`.
-//! * [`next`](next.rs): next events and matching, on wall-clock time.
-//! * [`error`](error.rs): [`CalendarError`], with a caret under the offending
+//! * `display.rs`: the canonical form, `mon..fri *-*-* 02:00:00`.
+//! * `next.rs`: next events and matching, on wall-clock time.
+//! * `error.rs`: [`CalendarError`], with a caret under the offending
 //!   part, a hint, and the message Proxmox itself would give.
 //!
 //! ```

@@ -287,10 +287,12 @@ impl Parser<'_> {
         next: impl FnOnce(&mut Self, usize) -> Step<T>,
     ) -> Step<T> {
         if self.at(pos, "-") {
-            next(self, pos + 1)
-        } else {
-            Err(Backtrack)
+            return next(self, pos + 1);
         }
+        if self.at(pos, "~") {
+            self.problems.push(Problem::tilde(pos));
+        }
+        Err(Backtrack)
     }
 
     /// `[hours ":"] minutes [":" seconds]`; seconds default to 0, hours to any.
@@ -321,7 +323,9 @@ impl Parser<'_> {
                 if repeat > 0 {
                     return Ok((after, vec![Value::Repeated(field.first(), repeat, None)]));
                 }
-                self.problems.push(Problem::zero_repetition(rest, after));
+                let written = &self.text[pos..after];
+                self.problems
+                    .push(Problem::zero_repetition(rest, after, written));
             }
             // `*/0` leaves `/0` unread, and the text after `*` must fit what follows.
             return Ok((rest, Vec::new()));
