@@ -5,7 +5,23 @@
 //! that mix modules. Every message says what was wrong, where (file, line,
 //! position or field path) and, where there is one, what to do about it.
 
+use crate::calendar::CalendarError;
+use crate::jobs_cfg::{DigestParseError, EditError, RewriteError};
+
 /// Any error of `scheduler-core`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {}
+pub enum Error {
+    /// A calendar event did not parse.
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
+    /// A Proxmox write of jobs.cfg would fail.
+    #[error(transparent)]
+    Rewrite(#[from] RewriteError),
+    /// An edit of jobs.cfg was refused.
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    /// A digest is not 40 hex digits.
+    #[error(transparent)]
+    Digest(#[from] DigestParseError),
+}
