@@ -132,7 +132,10 @@ fn show_text_lists_jobs_warnings_and_the_write_verdict() {
         text.contains("backup-ok  vzdump  21:00     (all nodes)  yes      11"),
         "{text}"
     );
-    assert!(text.contains("line 9: file "), "{text}");
+    assert!(
+        text.contains("line 9: (skip section 'backup-noschedule'): missing value"),
+        "{text}"
+    );
     assert!(text.contains("A Proxmox write would FAIL"), "{text}");
     assert!(
         text.contains("add a valid 'schedule' line to section 'backup-noschedule' (lines 6-9)"),

@@ -121,8 +121,15 @@ fn show_text(
         out.push_str("Proxmox reads the file without warnings.\n");
     } else {
         out.push_str(&format!("Proxmox warnings ({}):\n", report.warnings.len()));
+        let prefix = format!("file {} ", path.display());
         for warning in report.warnings {
-            out.push_str(&format!("  line {}: {}\n", warning.line, warning.message));
+            // The row already names the line; drop Proxmox's "file F line N " lead.
+            let message = warning
+                .message
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_prefix(&format!("line {} ", warning.line)))
+                .unwrap_or(&warning.message);
+            out.push_str(&format!("  line {}: {}\n", warning.line, message));
         }
     }
     match rewrite {
