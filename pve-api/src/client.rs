@@ -21,8 +21,8 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::tls::{self, CertObserver, Fingerprint, Trust};
 use crate::types::{
-    de, BackupJob, JobUpdate, NodeTime, ScheduleEvent, TaskList, TaskQuery, TaskState,
-    TaskSummary, Version,
+    de, BackupJob, JobUpdate, NodeTime, ScheduleEvent, TaskList, TaskQuery, TaskState, TaskSummary,
+    Version,
 };
 use crate::upid::Upid;
 
@@ -356,7 +356,9 @@ impl Client {
         let seen = self.observer.last_seen();
         let pin_refused = matches!(
             error,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure
+            )
         );
         match (self.pin, seen) {
             (Some(expected), Some(seen)) if pin_refused && seen != expected => {
@@ -580,22 +582,24 @@ fn reason_phrase(response: &reqwest::Response) -> Option<String> {
         .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
 }
 
-/// The rustls error somewhere in the chain (I/O errors hide their inner
-/// error from `source()`, so look inside them too).
-fn find_rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+/// The rustls error somewhere in the chain. An I/O error hides the error it
+/// wraps from `source()` (it returns the wrapped error's source), so step
+/// into I/O errors with `get_ref()` instead.
+fn find_rustls_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(err) = current {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(tls) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        current = err.source();
+        current = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => std::error::Error::source(io),
+            },
+            None => err.source(),
+        };
     }
     None
 }
@@ -615,6 +619,7 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
@@ -653,7 +658,10 @@ mod tests {
             let err = bad.parse::<ApiToken>().unwrap_err();
             assert!(matches!(err, Error::InvalidToken { .. }), "{bad}");
             let text = err.to_string();
-            assert!(!text.contains("secret") || text.contains("the secret"), "{text}");
+            assert!(
+                !text.contains("secret") || text.contains("the secret"),
+                "{text}"
+            );
             assert!(text.contains("USER@REALM!TOKENID=SECRET"));
         }
     }
@@ -696,7 +704,9 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(err.to_string().ends_with("Parameter verification failed.; schedule: invalid format"));
+        assert!(err
+            .to_string()
+            .ends_with("Parameter verification failed.; schedule: invalid format"));
     }
 
     #[test]
@@ -723,14 +733,18 @@ mod tests {
     #[test]
     fn unauthorized_uses_the_reason_phrase_when_the_body_is_silent() {
         let err = answer(401, Some("authentication failure"), "");
-        assert!(matches!(err, Error::Unauthorized { ref message, .. } if message == "authentication failure"));
+        assert!(
+            matches!(err, Error::Unauthorized { ref message, .. } if message == "authentication failure")
+        );
         assert!(err.to_string().contains("stagger@pve!agent"));
     }
 
     #[test]
     fn other_shapes_still_give_a_message() {
         let err = answer(500, None, "<html>oops</html>");
-        assert!(matches!(err, Error::Http { status: 500, ref message, .. } if message == "Internal Server Error"));
+        assert!(
+            matches!(err, Error::Http { status: 500, ref message, .. } if message == "Internal Server Error")
+        );
         let err = answer(
             500,
             Some("Job 'x' already exists"),
@@ -756,7 +770,10 @@ mod tests {
     #[test]
     fn query_and_form_values_are_fully_encoded() {
         assert_eq!(
-            encode_pairs(&[("schedule", "mon..fri 23:30 UTC".into()), ("a&b", "c=d+e".into())]),
+            encode_pairs(&[
+                ("schedule", "mon..fri 23:30 UTC".into()),
+                ("a&b", "c=d+e".into())
+            ]),
             "schedule=mon..fri%2023%3A30%20UTC&a%26b=c%3Dd%2Be"
         );
     }

@@ -108,6 +108,30 @@ pub struct ActiveRecord {
     pub saved: bool,
 }
 
+impl TaskRecord {
+    /// The line Proxmox writes for this task in `tasks/index`
+    /// (`<UPID> <ENDTIME> <STATUS>`); `None` while it runs.
+    pub fn index_line(&self) -> Option<String> {
+        self.end
+            .map(|end| format!("{} {end:08X} {}", self.upid, self.status))
+    }
+}
+
+impl ActiveRecord {
+    /// The line Proxmox writes for this task in `tasks/active`
+    /// (`<UPID> <saved>[ <ENDTIME> <STATUS>]`).
+    pub fn active_line(&self) -> String {
+        let saved = u8::from(self.saved);
+        match self.record.end {
+            Some(end) => format!(
+                "{} {saved} {end:08X} {}",
+                self.record.upid, self.record.status
+            ),
+            None => format!("{} {saved}", self.record.upid),
+        }
+    }
+}
+
 const INDEX: &str = "tasks/index";
 const ACTIVE: &str = "tasks/active";
 
@@ -181,7 +205,9 @@ fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 fn parse_upid(text: &str, file: &'static str, line: &str) -> Result<Upid> {
     text.parse::<Upid>().map_err(|e| match e {
-        Error::InvalidUpid { reason, .. } => record_error(file, line, &format!("bad UPID: {reason}")),
+        Error::InvalidUpid { reason, .. } => {
+            record_error(file, line, &format!("bad UPID: {reason}"))
+        }
         other => other,
     })
 }
@@ -344,6 +370,7 @@ pub fn parse_job_state(text: &str) -> Result<JobState> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
@@ -436,8 +463,8 @@ mod tests {
         assert_eq!(started.last_run(), Some(0x200));
         let starting = parse_job_state(r#"{"state":"starting","time":300}"#).unwrap();
         assert_eq!(starting.last_run(), Some(300));
-        let failed = parse_job_state(r#"{"state":"stopped","msg":"no such storage","time":400}"#)
-            .unwrap();
+        let failed =
+            parse_job_state(r#"{"state":"stopped","msg":"no such storage","time":400}"#).unwrap();
         assert_eq!(failed.last_run(), Some(400));
         assert!(parse_job_state(r#"{"state":"paused"}"#).is_err());
         assert!(parse_job_state("{").is_err());

@@ -287,6 +287,7 @@ impl ServerCertVerifier for Verifier {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
@@ -298,7 +299,12 @@ mod tests {
         assert_eq!(fp.to_string(), FP);
         assert_eq!(fp, FP.to_lowercase().parse().unwrap());
         assert_eq!(fp, FP.replace(':', "").parse().unwrap());
-        assert_eq!(fp, format!("  {}\n", FP.to_lowercase().replace(':', "")).parse().unwrap());
+        assert_eq!(
+            fp,
+            format!("  {}\n", FP.to_lowercase().replace(':', ""))
+                .parse()
+                .unwrap()
+        );
     }
 
     #[test]
@@ -312,7 +318,10 @@ mod tests {
             &FP.replace(':', "-"),
         ] {
             let err = bad.parse::<Fingerprint>().unwrap_err();
-            assert!(matches!(err, Error::InvalidFingerprint { .. }), "{bad}: {err}");
+            assert!(
+                matches!(err, Error::InvalidFingerprint { .. }),
+                "{bad}: {err}"
+            );
             assert!(err.to_string().contains("32 colon-separated hex pairs"));
         }
     }
@@ -328,7 +337,9 @@ mod tests {
 
     #[test]
     fn a_ca_pem_without_certificates_is_refused() {
-        let err = client_config(&Trust::CaPem("not a pem".into())).err().unwrap();
+        let err = client_config(&Trust::CaPem("not a pem".into()))
+            .err()
+            .unwrap();
         assert!(matches!(err, Error::InvalidCaPem { .. }), "{err}");
     }
 }

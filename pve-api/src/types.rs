@@ -540,6 +540,7 @@ mod ser {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
@@ -548,15 +549,19 @@ mod tests {
         let a: NodeTime =
             serde_json::from_str(r#"{"timezone":"UTC","time":5,"localtime":"7"}"#).unwrap();
         assert_eq!(a.utc_offset_secs(), 2);
-        let job: BackupJob =
-            serde_json::from_str(r#"{"id":"j","enabled":"0","vmid":100,"all":"1","repeat-missed":true}"#)
-                .unwrap();
+        let job: BackupJob = serde_json::from_str(
+            r#"{"id":"j","enabled":"0","vmid":100,"all":"1","repeat-missed":true}"#,
+        )
+        .unwrap();
         assert!(!job.enabled);
         assert_eq!(job.vmid.as_deref(), Some("100"));
         assert_eq!(job.all, Some(true));
         assert_eq!(job.repeat_missed, Some(true));
         assert!(serde_json::from_str::<BackupJob>(r#"{"id":"j","enabled":"maybe"}"#).is_err());
-        assert!(serde_json::from_str::<NodeTime>(r#"{"timezone":"UTC","time":1.5,"localtime":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<NodeTime>(r#"{"timezone":"UTC","time":1.5,"localtime":1}"#)
+                .is_err()
+        );
     }
 
     #[test]

@@ -62,8 +62,8 @@ impl Upid {
         if pstart > PSTART_MAX {
             return Err(invalid("pstart does not fit in 9 hex digits"));
         }
-        let starttime =
-            u32::try_from(starttime).map_err(|_| invalid("starttime does not fit in 8 hex digits"))?;
+        let starttime = u32::try_from(starttime)
+            .map_err(|_| invalid("starttime does not fit in 8 hex digits"))?;
         Ok(Upid {
             node: node.to_string(),
             pid,
@@ -233,6 +233,7 @@ fn hex_field(name: &str, value: &str, min: usize, max: usize) -> Result<u64, Str
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -323,8 +324,16 @@ mod tests {
             "[a-z]{1,8}@[a-z]{1,6}(![a-z0-9_-]{1,8})?",
         )
             .prop_map(|(node, pid, pstart, starttime, task_type, id, user)| {
-                Upid::new(&node, pid, pstart, i64::from(starttime), &task_type, &id, &user)
-                    .unwrap()
+                Upid::new(
+                    &node,
+                    pid,
+                    pstart,
+                    i64::from(starttime),
+                    &task_type,
+                    &id,
+                    &user,
+                )
+                .unwrap()
             })
     }
 
