@@ -167,6 +167,12 @@ impl Client {
         let tls = tls::client_config(&config.trust)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls.config)
+            // Proxmox never redirects an API call; following one could carry
+            // the token elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            // Cluster nodes are reached directly, whatever proxy variables
+            // the environment holds.
+            .no_proxy()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .build()

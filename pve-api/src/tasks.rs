@@ -373,6 +373,7 @@ pub fn parse_job_state(text: &str) -> Result<JobState> {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn statuses_read_like_proxmox() {
@@ -446,6 +447,68 @@ mod tests {
             "UPID:pihanga:00156567:083AA169:672958F9:vzdump: 1",
         ] {
             assert!(parse_active_line(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn status_strategy() -> impl Strategy<Value = TaskStatus> {
+        prop_oneof![
+            Just(TaskStatus::Ok),
+            any::<u16>().prop_map(|n| TaskStatus::Warnings(u64::from(n))),
+            // Messages as vzdump and hooks write them: no line breaks, not
+            // one of the special forms.
+            "[a-z][ -~]{0,40}[a-z]".prop_map(TaskStatus::Error),
+            Just(TaskStatus::Unknown("unexpected status".into())),
+        ]
+    }
+
+    fn upid_strategy() -> impl Strategy<Value = Upid> {
+        (
+            "[a-z][a-z0-9-]{0,8}[a-z0-9]",
+            any::<u32>(),
+            any::<u32>(),
+            "[0-9]{0,4}",
+        )
+            .prop_map(|(node, pid, start, id)| {
+                Upid::new(
+                    &node,
+                    pid,
+                    u64::from(pid) * 7,
+                    i64::from(start),
+                    "vzdump",
+                    &id,
+                    "root@pam",
+                )
+                .unwrap()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn index_lines_read_back(upid in upid_strategy(), end in any::<u32>(), status in status_strategy()) {
+            let record = TaskRecord { upid, end: Some(i64::from(end)), status };
+            let line = record.index_line().unwrap();
+            prop_assert_eq!(parse_index_line(&line).unwrap(), record);
+        }
+
+        #[test]
+        fn active_lines_read_back(
+            upid in upid_strategy(),
+            saved in any::<bool>(),
+            finished in proptest::option::of((any::<u32>(), status_strategy())),
+        ) {
+            let record = match finished {
+                Some((end, status)) => TaskRecord { upid, end: Some(i64::from(end)), status },
+                None => TaskRecord { upid, end: None, status: TaskStatus::Running },
+            };
+            let active = ActiveRecord { record, saved };
+            prop_assert_eq!(parse_active_line(&active.active_line()).unwrap(), active);
+        }
+
+        #[test]
+        fn reading_any_text_never_panics(text in "[ -~\n]{0,200}") {
+            let _ = parse_index(&text);
+            let _ = parse_active(&text);
+            let _ = parse_job_state(&text);
         }
     }
 

@@ -8,7 +8,7 @@ use pve_api::{Client, Config, Error, Trust};
 use tokio::net::TcpListener;
 
 use crate::server::{ServerCert, TestCa, TestServer};
-use crate::{pinned_client, proxmox, Env, TOKEN};
+use crate::{pinned_client, proxmox, Env, AUDITLESS_TOKEN, TOKEN};
 
 #[tokio::test]
 async fn the_token_goes_in_proxmox_header_and_is_accepted() {
@@ -44,6 +44,30 @@ async fn a_wrong_token_is_unauthorized_and_the_secret_stays_hidden() {
     assert!(text.contains("check the API token"), "{text}");
     assert!(!text.contains("wrong-secret"), "{text}");
     assert!(!format!("{err:?}").contains("wrong-secret"));
+}
+
+#[tokio::test]
+async fn a_missing_privilege_is_named() {
+    let env = Env::start().await;
+    let client = pinned_client(&env.server.base_url(), AUDITLESS_TOKEN, &env.cert);
+    let err = client
+        .node_tasks("pihanga", &pve_api::TaskQuery::default())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Forbidden {
+            path, privilege, ..
+        } => {
+            assert_eq!(path.as_deref(), Some("/nodes/pihanga"));
+            assert_eq!(privilege.as_deref(), Some("Sys.Audit"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(
+        err.to_string()
+            .contains("API token stagger@pve!noaudit lacks privilege Sys.Audit on /nodes/pihanga"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

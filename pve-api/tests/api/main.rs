@@ -23,6 +23,9 @@ use server::{Recorded, Reply, ServerCert, TestServer};
 /// The token the fake Proxmox accepts.
 pub const TOKEN: &str = "stagger@pve!agent=5f1d2c3b-0a9e-4d8c-b7a6-112233445566";
 
+/// A token the fake Proxmox knows but that lacks every privilege.
+pub const AUDITLESS_TOKEN: &str = "stagger@pve!noaudit=7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d";
+
 pub fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -51,8 +54,17 @@ pub fn fixture_names(prefix: &str) -> Vec<String> {
 
 /// A fake Proxmox node `pihanga` serving the recorded bodies.
 pub fn proxmox(req: &Recorded) -> Reply {
-    if req.header("authorization") != Some(format!("PVEAPIToken={TOKEN}").as_str()) {
-        return Reply::error(401, "invalid token value!", r#"{"data":null}"#);
+    let auth = req.header("authorization");
+    if auth == Some(format!("PVEAPIToken={AUDITLESS_TOKEN}").as_str()) {
+        // A valid token without Sys.Audit on the node.
+        return Reply::error(
+            403,
+            "Permission check failed (/nodes/pihanga, Sys.Audit)",
+            r#"{"data":null}"#,
+        );
+    }
+    if auth != Some(format!("PVEAPIToken={TOKEN}").as_str()) {
+        return Reply::error(401, "invalid token value!", "");
     }
     let Some(path) = req.path().strip_prefix("/api2/json/") else {
         return Reply::error(501, "Not Implemented", "");
