@@ -189,11 +189,11 @@ pub enum Error {
     },
 
     /// A line of a task record file (`index`, `active`) that does not parse.
-    #[error("{file} line {line}: {reason}: {text:?}")]
+    #[error("{file}{}: {reason}: {text:?}", line_suffix(*.line))]
     InvalidTaskRecord {
         /// Which kind of file (`tasks/index` or `tasks/active`).
         file: &'static str,
-        /// 1-based line number.
+        /// 1-based line number; 0 when one line was parsed on its own.
         line: usize,
         /// The line.
         text: String,
@@ -208,6 +208,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+fn line_suffix(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" line {line}")
+    }
 }
 
 fn pin_hint(seen: &Option<Fingerprint>) -> String {

@@ -19,6 +19,9 @@ async fn the_token_goes_in_proxmox_header_and_is_accepted() {
         request.header("authorization"),
         Some(format!("PVEAPIToken={TOKEN}").as_str())
     );
+    // Neither the client nor its configuration shows the secret in logs.
+    let secret = TOKEN.split_once('=').unwrap().1;
+    assert!(!format!("{:?}", env.client).contains(secret));
 }
 
 #[tokio::test]
