@@ -181,7 +181,7 @@ impl Client {
             })?;
         let pin = match config.trust {
             Trust::Fingerprint(fp) => Some(fp),
-            Trust::CaPem(_) => None,
+            Trust::CaPem(_) | Trust::System => None,
         };
         Ok(Client {
             http,

@@ -52,6 +52,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// [`crate::Trust::System`] was asked for but the system has no usable CA
+    /// certificates.
+    #[error("no system CA certificates: {reason}; install the ca-certificates package, or pin the host's fingerprint instead")]
+    NoSystemRoots {
+        /// What the loader reported.
+        reason: String,
+    },
+
     /// The HTTP client could not be built from the configuration.
     #[error("cannot build the HTTP client: {message}")]
     ClientBuild {

@@ -8,7 +8,8 @@
 //! checks, and the handshake signature is still verified. The verifier
 //! remembers the fingerprint of the last certificate it was shown
 //! ([`CertObserver`]), so that a refused handshake can tell the user which
-//! fingerprint to pin.
+//! fingerprint to pin. Trusting a CA ([`Trust::CaPem`], [`Trust::System`])
+//! checks chain and host name with webpki instead.
 
 use std::fmt;
 use std::str::FromStr;
@@ -125,6 +126,10 @@ pub enum Trust {
     /// Validate the chain against these PEM CA certificates (e.g. the
     /// cluster's `/etc/pve/pve-root-ca.pem`) and check the host name.
     CaPem(String),
+    /// Validate the chain against the system's CA certificates and check the
+    /// host name: for nodes with a publicly trusted (e.g. ACME) certificate.
+    /// The certificates are read when the client is built.
+    System,
 }
 
 /// Remembers the fingerprint of the last certificate a server presented, so
@@ -169,7 +174,8 @@ pub fn client_config(trust: &Trust) -> Result<TlsSetup> {
     let observer = CertObserver::default();
     let check = match trust {
         Trust::Fingerprint(pin) => Check::Pin(*pin),
-        Trust::CaPem(pem) => Check::Ca(ca_verifier(pem, provider.clone())?),
+        Trust::CaPem(pem) => Check::Ca(ca_verifier(pem_roots(pem)?, provider.clone())?),
+        Trust::System => Check::Ca(ca_verifier(system_roots()?, provider.clone())?),
     };
     let verifier = Arc::new(Verifier {
         check,
@@ -187,7 +193,7 @@ pub fn client_config(trust: &Trust) -> Result<TlsSetup> {
     Ok(TlsSetup { config, observer })
 }
 
-fn ca_verifier(pem: &str, provider: Arc<CryptoProvider>) -> Result<Arc<WebPkiServerVerifier>> {
+fn pem_roots(pem: &str) -> Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
         let cert = cert.map_err(|e| Error::InvalidCaPem {
@@ -202,6 +208,32 @@ fn ca_verifier(pem: &str, provider: Arc<CryptoProvider>) -> Result<Arc<WebPkiSer
             reason: "no CERTIFICATE block found".to_string(),
         });
     }
+    Ok(roots)
+}
+
+/// The system's CA certificates; unreadable ones are skipped as long as some
+/// remain (a CA bundle often holds a few that webpki cannot use).
+fn system_roots() -> Result<RootCertStore> {
+    let loaded = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (_added, _ignored) = roots.add_parsable_certificates(loaded.certs);
+    if roots.is_empty() {
+        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        return Err(Error::NoSystemRoots {
+            reason: if errors.is_empty() {
+                "none found".to_string()
+            } else {
+                errors.join("; ")
+            },
+        });
+    }
+    Ok(roots)
+}
+
+fn ca_verifier(
+    roots: RootCertStore,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>> {
     WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
         .map_err(|e| Error::InvalidCaPem {

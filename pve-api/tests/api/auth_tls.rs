@@ -192,3 +192,27 @@ async fn a_silent_host_times_out() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn system_trust_refuses_a_self_signed_node() {
+    let cert = ServerCert::self_signed();
+    let server = TestServer::start(&cert, Arc::new(proxmox)).await;
+    let client = Client::new(Config {
+        base_url: format!("https://localhost:{}", server.addr.port()),
+        token: TOKEN.parse().unwrap(),
+        trust: Trust::System,
+        timeout: Duration::from_secs(5),
+    });
+    match client {
+        // A machine without a CA bundle says so up front.
+        Err(err) => assert!(matches!(err, Error::NoSystemRoots { .. }), "{err:?}"),
+        Ok(client) => {
+            let err = client.version().await.unwrap_err();
+            assert!(
+                matches!(&err, Error::Tls { seen, .. } if *seen == Some(cert.fingerprint())),
+                "{err:?}"
+            );
+            assert!(server.requests().is_empty());
+        }
+    }
+}
