@@ -1,2 +1,232 @@
 //! The planner (PLANNING-MODEL.md): chooses a start for every job so that the
 //! overflow is minimal and then the cost.
+//!
+//! How: the jobs fall into independent components (jobs linked by resources
+//! that can overflow, see [`component`]); each component is solved on its own
+//! — exactly by branch and bound on the LP relaxation when it is small
+//! ([`exact`]), by a greedy start, simulated annealing and descent otherwise
+//! ([`search`]) — and the plan is their union.
+//!
+//! Determinism: every component is solved with its own generator seeded by
+//! the plan's seed and the component's first job, and with a fixed amount of
+//! work that depends only on the model and the options. Threads only decide
+//! which component is solved when, never how, so the plan depends on the
+//! snapshot, the seed and the time limit alone — unless the deadline expires
+//! before the fixed work is done, when the search stops early and returns the
+//! best plan found so far (the only case where timing shapes the result).
+
+pub mod component;
+pub mod exact;
+pub mod search;
+mod why;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::plan::Plan;
+use crate::snapshot::Model;
+
+use component::Component;
+use search::{Anneal, Rng};
+
+/// Tells the planner when to stop improving. The caller owns the clock:
+/// `scheduler-core` never reads one.
+pub trait Deadline: Sync {
+    /// True once the planner should return the best plan it has.
+    fn expired(&self) -> bool;
+
+    /// Time left, for solvers that take a time budget; `None` means no limit.
+    fn remaining(&self) -> Option<std::time::Duration> {
+        None
+    }
+}
+
+/// A deadline that never expires: the planner does its fixed work.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoDeadline;
+
+impl Deadline for NoDeadline {
+    fn expired(&self) -> bool {
+        false
+    }
+}
+
+/// How the planner works.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Seeds every random choice; the same seed gives the same plan.
+    pub seed: u64,
+    /// The time the caller allows, in seconds: sizes the fixed amount of work
+    /// (the caller's [`Deadline`] enforces it).
+    pub time_limit_secs: f64,
+    /// Worker threads (at least 1).
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            seed: 0,
+            time_limit_secs: 10.0,
+            threads: 2,
+        }
+    }
+}
+
+/// Annealing moves one thread does per second, conservatively (release build).
+const MOVES_PER_SECOND: f64 = 2.0e6;
+/// Annealing moves per job of a component, when time allows.
+const MOVES_PER_JOB: f64 = 20_000.0;
+/// Components with at most this many jobs are solved exactly (with a node limit).
+const EXACT_MAX_JOBS: usize = 40;
+
+/// What solving one component gave.
+#[derive(Debug, Clone)]
+struct Solved {
+    /// Start index per job of the component.
+    choice: Vec<usize>,
+    /// Lower bound on the component's cost.
+    bound: f64,
+}
+
+/// Plans every job of `model`. `solve_ms` is left at 0 for the caller, who owns the clock.
+pub fn plan(model: &Model, options: &Options, deadline: &dyn Deadline) -> Plan {
+    let components = component::components(model);
+    let budgets = budgets(&components, options);
+    let solved = solve_all(&components, &budgets, options, deadline);
+    let mut starts: Vec<usize> = model.jobs.iter().map(|j| j.current_start).collect();
+    let mut bound = 0.0;
+    for (c, s) in components.iter().zip(&solved) {
+        for (job, &i) in c.jobs.iter().zip(&s.choice) {
+            starts[job.model_index] = usize::from(job.starts[i]);
+        }
+        bound += s.bound;
+    }
+    let reasons = why::reasons(model, &starts);
+    Plan::from_starts(model, &starts, reasons, Some(bound), 0)
+}
+
+/// Annealing moves per component: `MOVES_PER_JOB` per job, scaled down so the
+/// whole fits in the time limit on the given threads.
+fn budgets(components: &[Component], options: &Options) -> Vec<u64> {
+    let wanted: Vec<f64> = components
+        .iter()
+        .map(|c| {
+            let movable = c.jobs.iter().filter(|j| j.starts.len() > 1).count();
+            if movable < 2 {
+                0.0
+            } else {
+                MOVES_PER_JOB * movable as f64
+            }
+        })
+        .collect();
+    let total: f64 = wanted.iter().sum();
+    let threads = options.threads.max(1) as f64;
+    // Keep 30 % of the time for reading, greedy, descent and the exact solver.
+    let affordable = MOVES_PER_SECOND * threads * options.time_limit_secs.max(0.0) * 0.7;
+    let scale = if total > affordable {
+        affordable / total
+    } else {
+        1.0
+    };
+    wanted.iter().map(|w| (w * scale) as u64).collect()
+}
+
+/// Solves every component on `options.threads` threads; largest first.
+fn solve_all(
+    components: &[Component],
+    budgets: &[u64],
+    options: &Options,
+    deadline: &dyn Deadline,
+) -> Vec<Solved> {
+    let mut order: Vec<usize> = (0..components.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(components[i].jobs.len()), i));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Solved>>> = Mutex::new(vec![None; components.len()]);
+    let worker = || loop {
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        let Some(&i) = order.get(k) else { break };
+        let c = &components[i];
+        let seed =
+            options.seed ^ (c.jobs[0].model_index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let solved = solve_component(c, budgets[i], seed, deadline);
+        if let Ok(mut r) = results.lock() {
+            r[i] = Some(solved);
+        }
+    };
+    let threads = options.threads.max(1).min(components.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(worker);
+        }
+        worker();
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results
+        .into_iter()
+        .zip(components)
+        .map(|(r, c)| r.unwrap_or_else(|| fallback(c)))
+        .collect()
+}
+
+/// The greedy plan, for a component whose worker died.
+fn fallback(c: &Component) -> Solved {
+    Solved {
+        choice: search::greedy(c).choice,
+        bound: c.trivial_bound(),
+    }
+}
+
+/// Solves one component: greedy, annealing, descent, then the exact solver when small.
+fn solve_component(c: &Component, moves: u64, seed: u64, deadline: &dyn Deadline) -> Solved {
+    let mut rng = Rng::new(seed);
+    let mut best = search::greedy(c);
+    search::descend(c, &mut best, deadline);
+    if moves > 0 && !deadline.expired() {
+        let settings = anneal_settings(c, moves);
+        let mut s = search::anneal(c, best.clone(), settings, &mut rng, deadline);
+        search::descend(c, &mut s, deadline);
+        if s.better_than(&best) {
+            best = s;
+        }
+    }
+    let mut bound = c.trivial_bound();
+    if c.jobs.len() <= EXACT_MAX_JOBS && !deadline.expired() {
+        if let Some(result) = exact::solve(c, &best, deadline) {
+            if result.state.better_than(&best) {
+                best = result.state;
+            }
+            bound = bound.max(result.bound);
+        }
+    }
+    if best.overflow > 0 {
+        // The bound is on the cost at the minimal overflow; keep the trivial one
+        // unless the exact solver proved this overflow minimal.
+        bound = bound.min(best.cost);
+    }
+    Solved {
+        choice: best.choice,
+        bound,
+    }
+}
+
+/// Temperatures from the spread of the costs.
+fn anneal_settings(c: &Component, moves: u64) -> Anneal {
+    let spreads: Vec<f64> = c
+        .jobs
+        .iter()
+        .filter(|j| j.starts.len() > 1)
+        .map(|j| {
+            let max = j.costs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let min = j.costs.iter().copied().fold(f64::INFINITY, f64::min);
+            max - min
+        })
+        .collect();
+    let mean = spreads.iter().sum::<f64>() / spreads.len().max(1) as f64;
+    let t_start = (0.05 * mean).max(1e-3);
+    Anneal {
+        iterations: moves,
+        t_start,
+        t_end: t_start * 1e-3,
+    }
+}
