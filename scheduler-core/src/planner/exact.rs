@@ -47,16 +47,26 @@ struct Program {
 
 /// Solves `c` exactly, starting from `start`; `None` when the solver fails.
 pub fn solve(c: &Component, start: &State, deadline: &dyn Deadline) -> Option<Exact> {
+    solve_with_nodes(c, start, MAX_NODES, deadline)
+}
+
+/// [`solve`] with at most `max_nodes` branch-and-bound nodes.
+pub fn solve_with_nodes(
+    c: &Component,
+    start: &State,
+    max_nodes: u64,
+    deadline: &dyn Deadline,
+) -> Option<Exact> {
     let with_overflow = start.overflow > 0;
     let program = build(c, with_overflow);
     let warm = warm_start(c, &program, start);
     let mut options = SolveOptions::default();
-    options.node_limit = Some(NODES_PER_CHUNK);
+    options.node_limit = Some(NODES_PER_CHUNK.min(max_nodes));
     options.warm_start = Some(warm);
     options.time_limit = deadline.remaining();
     let mut outcome = program.problem.solve_with(options).ok()?;
     let mut nodes = NODES_PER_CHUNK;
-    while !outcome.is_optimal() && nodes < MAX_NODES && !deadline.expired() {
+    while !outcome.is_optimal() && nodes < max_nodes && !deadline.expired() {
         let mut resume = outcome.last_resume_options();
         resume.time_limit = deadline.remaining();
         outcome = outcome.resume_with(resume).ok()?;

@@ -17,6 +17,7 @@
 
 pub mod component;
 pub mod exact;
+pub mod lns;
 pub mod search;
 mod why;
 
@@ -81,6 +82,10 @@ const MOVES_PER_JOB: f64 = 100_000.0;
 const SEARCH_SHARE: f64 = 0.45;
 /// Share of the time limit sized for the exact pass (the rest: reading, printing, slack).
 const EXACT_SHARE: f64 = 0.35;
+/// Jobs freed in one round of large-neighbourhood search.
+const LNS_FREE_JOBS: usize = 12;
+/// Rounds of large-neighbourhood search at most per component.
+const MAX_LNS_ROUNDS: usize = 2000;
 /// Predicted exact time per (thousand variables)^3, in seconds.
 const EXACT_SECS_PER_KVARS_CUBED: f64 = 0.04;
 
@@ -178,7 +183,8 @@ fn solve_all(
     order.sort_by_key(|&i| (std::cmp::Reverse(components[i].jobs.len()), i));
     let heuristic = run_parallel(&order, n, options.threads, |i| {
         let c = &components[i];
-        let seed = options.seed ^ (c.jobs[0].model_index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let seed =
+            options.seed ^ (c.jobs[0].model_index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
         heuristic(c, budgets[i], seed, deadline)
     });
     let states: Vec<State> = heuristic
@@ -186,49 +192,99 @@ fn solve_all(
         .zip(components)
         .map(|(s, c)| s.unwrap_or_else(|| search::greedy(c)))
         .collect();
-    let small = exact_selection(components, &states, options);
-    let exact = run_parallel(&small, n, options.threads, |i| {
+    let (exact_set, lns_rounds) = second_pass_plan(components, &states, options);
+    let mut second: Vec<usize> = exact_set;
+    second.extend((0..n).filter(|&i| lns_rounds[i] > 0));
+    let improved = run_parallel(&second, n, options.threads, |i| {
+        let c = &components[i];
         if deadline.expired() {
             None
+        } else if lns_rounds[i] > 0 {
+            let seed = options.seed ^ 0x5DEE_CE66 ^ (c.jobs[0].model_index as u64);
+            let mut rng = Rng::new(seed);
+            let state = lns::improve(
+                c,
+                states[i].clone(),
+                lns_rounds[i],
+                LNS_FREE_JOBS,
+                &mut rng,
+                deadline,
+            );
+            let bound = c.trivial_bound();
+            Some(exact::Exact {
+                state,
+                bound,
+                proven: false,
+            })
         } else {
-            exact::solve(&components[i], &states[i], deadline)
+            exact::solve(c, &states[i], deadline)
         }
     });
     states
         .into_iter()
-        .zip(exact)
+        .zip(improved)
         .zip(components)
         .map(|((state, exact), c)| finish(c, state, exact.flatten()))
         .collect()
+}
+
+/// The second pass, decided from the model and the options only (never the
+/// clock): which components are solved exactly, and how many rounds of
+/// large-neighbourhood search each of the others gets.
+fn second_pass_plan(
+    components: &[Component],
+    states: &[State],
+    options: &Options,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut budget = options.time_limit_secs.max(0.0) * EXACT_SHARE * options.threads.max(1) as f64;
+    let exact_set = exact_selection(components, states, &mut budget);
+    let mut rounds = vec![0; components.len()];
+    let rest: Vec<usize> = (0..components.len())
+        .filter(|i| !exact_set.contains(i))
+        .filter(|&i| {
+            components[i].jobs.len() > LNS_FREE_JOBS && needs_exact(&components[i], &states[i])
+        })
+        .collect();
+    let jobs: usize = rest.iter().map(|&i| components[i].jobs.len()).sum();
+    for &i in &rest {
+        let c = &components[i];
+        let share = budget * c.jobs.len() as f64 / jobs.max(1) as f64;
+        let avg_starts =
+            c.jobs.iter().map(|j| j.starts.len()).sum::<usize>() as f64 / c.jobs.len() as f64;
+        let round = predicted_secs(LNS_FREE_JOBS as f64 * avg_starts);
+        rounds[i] = ((share / round.max(1e-6)) as usize).min(MAX_LNS_ROUNDS);
+    }
+    (exact_set, rounds)
 }
 
 /// The components the exact pass takes on, in the order it takes them: those
 /// that can still improve, cheapest first, as many as the predicted solve
 /// times fit in the exact pass's share of the time limit. The choice depends
 /// on the model and the options only, never on the clock.
-fn exact_selection(components: &[Component], states: &[State], options: &Options) -> Vec<usize> {
+fn exact_selection(components: &[Component], states: &[State], budget: &mut f64) -> Vec<usize> {
     let mut candidates: Vec<(f64, usize)> = (0..components.len())
         .filter(|&i| needs_exact(&components[i], &states[i]))
-        .map(|i| (predicted_exact_secs(&components[i]), i))
+        .map(|i| {
+            let vars: usize = components[i].jobs.iter().map(|j| j.starts.len()).sum();
+            (predicted_secs(vars as f64), i)
+        })
         .collect();
     candidates.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut budget = options.time_limit_secs.max(0.0) * EXACT_SHARE * options.threads.max(1) as f64;
     let mut chosen = Vec::new();
     for (secs, i) in candidates {
-        if secs > budget {
+        if secs > *budget {
             break;
         }
-        budget -= secs;
+        *budget -= secs;
         chosen.push(i);
     }
     chosen
 }
 
-/// A rough, pessimistic guess of the exact solver's time on one component,
-/// from the number of its variables (measured on the public instances).
-fn predicted_exact_secs(c: &Component) -> f64 {
-    let vars: usize = c.jobs.iter().map(|j| j.starts.len()).sum();
-    let thousands = vars as f64 / 1000.0;
+/// A rough, pessimistic guess of the exact solver's time on a problem with
+/// `vars` variables (measured on the public instances).
+fn predicted_secs(vars: f64) -> f64 {
+    let thousands = vars / 1000.0;
     EXACT_SECS_PER_KVARS_CUBED * thousands.powi(3)
 }
 

@@ -63,11 +63,8 @@ fn overlap(model: &Model, occupancy: &[u32], j: usize) -> Option<String> {
         let Some(&t) = slots.iter().find(|&&t| occupancy[r * week + t] > capacity) else {
             continue;
         };
-        let other = (0..model.jobs.len()).find(|&k| {
-            k != j
-                && model.jobs[k].resources.contains(&r)
-                && runs_at(model, k, t)
-        });
+        let other = (0..model.jobs.len())
+            .find(|&k| k != j && model.jobs[k].resources.contains(&r) && runs_at(model, k, t));
         let name = &model.resources[r].name;
         return Some(match other {
             Some(k) => format!("overlapped {} on {name}", model.jobs[k].id),
