@@ -83,7 +83,7 @@ const SEARCH_SHARE: f64 = 0.45;
 /// Share of the time limit sized for the exact pass (the rest: reading, printing, slack).
 const EXACT_SHARE: f64 = 0.35;
 /// Jobs freed in one round of large-neighbourhood search.
-const LNS_FREE_JOBS: usize = 12;
+const LNS_FREE_JOBS: usize = 16;
 /// Rounds of large-neighbourhood search at most per component.
 const MAX_LNS_ROUNDS: usize = 2000;
 /// Predicted exact time per (thousand variables)^3, in seconds.
