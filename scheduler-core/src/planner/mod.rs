@@ -82,6 +82,9 @@ const MOVES_PER_JOB: f64 = 100_000.0;
 const SEARCH_SHARE: f64 = 0.45;
 /// Share of the time limit sized for the exact pass (the rest: reading, printing, slack).
 const EXACT_SHARE: f64 = 0.35;
+/// Components with more jobs than this are improved by large-neighbourhood
+/// search instead of being solved exactly at once (the LP grows too slow).
+const EXACT_MAX_JOBS: usize = 40;
 /// Jobs freed in one round of large-neighbourhood search.
 const LNS_FREE_JOBS: usize = 16;
 /// Rounds of large-neighbourhood search at most per component.
@@ -263,7 +266,9 @@ fn second_pass_plan(
 /// on the model and the options only, never on the clock.
 fn exact_selection(components: &[Component], states: &[State], budget: &mut f64) -> Vec<usize> {
     let mut candidates: Vec<(f64, usize)> = (0..components.len())
-        .filter(|&i| needs_exact(&components[i], &states[i]))
+        .filter(|&i| {
+            components[i].jobs.len() <= EXACT_MAX_JOBS && needs_exact(&components[i], &states[i])
+        })
         .map(|i| {
             let vars: usize = components[i].jobs.iter().map(|j| j.starts.len()).sum();
             (predicted_secs(vars as f64), i)
