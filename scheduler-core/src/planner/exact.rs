@@ -135,9 +135,12 @@ fn build(c: &Component, with_overflow: bool) -> Program {
     }
 }
 
+/// `(job, start index, times the start covers the cell)` in a capacity row.
+type Term = (usize, usize, u32);
+
 /// One row per cell that can overflow, skipping cells covered by exactly the
 /// same starts as a row already written. In cell order.
-fn capacity_rows(c: &Component) -> Vec<(usize, Vec<(usize, usize, u32)>)> {
+fn capacity_rows(c: &Component) -> Vec<(usize, Vec<Term>)> {
     let mut covering: Vec<Vec<(usize, usize)>> = vec![Vec::new(); c.cell_capacity.len()];
     for (j, job) in c.jobs.iter().enumerate() {
         for (i, &s) in job.starts.iter().enumerate() {
@@ -160,8 +163,8 @@ fn capacity_rows(c: &Component) -> Vec<(usize, Vec<(usize, usize, u32)>)> {
 
 /// `(job, start index, times covered)` from a sorted list of covering pairs
 /// (a run longer than a day covers some cells twice).
-fn merge(pairs: &[(usize, usize)]) -> Vec<(usize, usize, u32)> {
-    let mut out: Vec<(usize, usize, u32)> = Vec::with_capacity(pairs.len());
+fn merge(pairs: &[(usize, usize)]) -> Vec<Term> {
+    let mut out: Vec<Term> = Vec::with_capacity(pairs.len());
     for &(j, i) in pairs {
         match out.last_mut() {
             Some(last) if last.0 == j && last.1 == i => last.2 += 1,
@@ -172,7 +175,7 @@ fn merge(pairs: &[(usize, usize)]) -> Vec<(usize, usize, u32)> {
 }
 
 /// The most runs a cell can hold: per job, its start that covers the cell most often.
-fn max_occupancy(terms: &[(usize, usize, u32)]) -> u32 {
+fn max_occupancy(terms: &[Term]) -> u32 {
     let mut total = 0;
     let mut k = 0;
     while k < terms.len() {
