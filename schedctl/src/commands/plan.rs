@@ -68,9 +68,12 @@ pub fn run(args: &PlanArgs) -> CommandResult {
     let deadline = WallDeadline {
         end: started + budget,
     };
+    // The planner sizes its fixed work from the limit itself, not from the
+    // time left after reading: the same snapshot, seed and limit then give the
+    // same plan however long the reading took.
     let options = Options {
         seed: args.seed,
-        time_limit_secs: budget.saturating_sub(started.elapsed()).as_secs_f64(),
+        time_limit_secs: budget.as_secs_f64(),
         threads: args.threads.max(1),
     };
     let mut plan = planner::plan(&model, &options, &deadline);

@@ -26,7 +26,7 @@ pub fn improve(
     let movable: Vec<usize> = (0..c.jobs.len())
         .filter(|&j| c.jobs[j].starts.len() > 1)
         .collect();
-    if movable.len() < 2 || state.overflow > 0 {
+    if movable.len() < 2 {
         return state;
     }
     for _ in 0..rounds {
@@ -36,10 +36,10 @@ pub fn improve(
         let subset = pick(c, &movable, free, rng);
         let sub = restrict(c, &state, &subset);
         let choice: Vec<usize> = subset.iter().map(|&j| state.choice[j]).collect();
+        // Cells the fixed jobs already fill count every further run as
+        // overflow, so the freed jobs' overflow differs from the whole
+        // component's by a constant and minimising one minimises the other.
         let warm = State::from_choices(&sub, &choice);
-        if warm.overflow > 0 {
-            continue;
-        }
         let Some(result) = exact::solve_with_nodes(&sub, &warm, NODES_PER_ROUND, deadline) else {
             continue;
         };
@@ -79,7 +79,8 @@ fn pick(c: &Component, movable: &[usize], free: usize, rng: &mut Rng) -> Vec<usi
     chosen
 }
 
-/// The component of the `subset` jobs alone, on the capacity the other jobs leave.
+/// The component of the `subset` jobs alone, on the capacity the other jobs
+/// leave (none where they already fill or overfill a cell).
 fn restrict(c: &Component, state: &State, subset: &[usize]) -> Component {
     let mut occupancy = state.occupancy.clone();
     for &j in subset {

@@ -102,6 +102,25 @@ struct Solved {
 }
 
 /// Plans every job of `model`. `solve_ms` is left at 0 for the caller, who owns the clock.
+///
+/// ```
+/// use scheduler_core::planner::{plan, NoDeadline, Options};
+/// use scheduler_core::snapshot::Model;
+///
+/// // Two hosts back up to one datastore at the same time.
+/// let model = Model::from_json(r#"{
+///     "version": 1, "window": {"start": "01:00", "end": "05:00"},
+///     "resources": [{"name": "pbs:main", "capacity": 1}],
+///     "hosts": [{"name": "ruapehu"}, {"name": "pihanga"}],
+///     "jobs": [
+///         {"id": "a", "host": "ruapehu", "current_start": "02:00", "duration_minutes": 30, "resources": ["pbs:main"]},
+///         {"id": "b", "host": "pihanga", "current_start": "02:00", "duration_minutes": 30, "resources": ["pbs:main"]}
+///     ]}"#).unwrap();
+/// let plan = plan(&model, &Options::default(), &NoDeadline);
+/// assert!(plan.feasible);
+/// assert_eq!(plan.moved, 1); // one of them moves, the other keeps 02:00
+/// assert_eq!(plan.objective, 1.0); // no load, one move
+/// ```
 pub fn plan(model: &Model, options: &Options, deadline: &dyn Deadline) -> Plan {
     let components = component::components(model);
     let budgets = budgets(&components, options);
