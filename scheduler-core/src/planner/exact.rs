@@ -51,7 +51,24 @@ pub fn solve(c: &Component, start: &State, deadline: &dyn Deadline) -> Option<Ex
 }
 
 /// [`solve`] with at most `max_nodes` branch-and-bound nodes.
+///
+/// `microlp` documents that it may panic on numerically hard problems; such a
+/// panic is caught here and reads as "no exact result", so the heuristic's
+/// plan stands and the planner still answers.
 pub fn solve_with_nodes(
+    c: &Component,
+    start: &State,
+    max_nodes: u64,
+    deadline: &dyn Deadline,
+) -> Option<Exact> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        branch_and_bound(c, start, max_nodes, deadline)
+    }))
+    .ok()
+    .flatten()
+}
+
+fn branch_and_bound(
     c: &Component,
     start: &State,
     max_nodes: u64,

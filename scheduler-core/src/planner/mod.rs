@@ -75,7 +75,7 @@ impl Default for Options {
 }
 
 /// Annealing moves one thread does per second, conservatively (release build).
-const MOVES_PER_SECOND: f64 = 0.7e6;
+const MOVES_PER_SECOND: f64 = 1.0e6;
 /// Annealing moves per job of a component, when time allows.
 const MOVES_PER_JOB: f64 = 100_000.0;
 /// Share of the time limit sized for the annealing pass.
@@ -90,7 +90,7 @@ const LNS_FREE_JOBS: usize = 16;
 /// Rounds of large-neighbourhood search at most per component.
 const MAX_LNS_ROUNDS: usize = 2000;
 /// Predicted exact time per (thousand variables)^3, in seconds.
-const EXACT_SECS_PER_KVARS_CUBED: f64 = 0.04;
+const EXACT_SECS_PER_KVARS_CUBED: f64 = 0.03;
 
 /// What solving one component gave.
 #[derive(Debug, Clone)]
