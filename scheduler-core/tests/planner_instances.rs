@@ -110,6 +110,8 @@ fn wrap_1_is_optimal() {
     check_optimal("wrap-1");
 }
 
+/// Medium instances with a 4 s budget (the target allows 10 s): the test
+/// suite stays short and the margin shows.
 fn check_within(name: &str, time_limit_secs: f64, tolerance: f64) {
     let model = model(name);
     let (optimum, overflow) = reference(name);
@@ -127,12 +129,12 @@ fn check_within(name: &str, time_limit_secs: f64, tolerance: f64) {
 
 #[test]
 fn medium_1_is_within_half_a_percent() {
-    check_within("medium-1", 10.0, 0.005);
+    check_within("medium-1", 4.0, 0.005);
 }
 
 #[test]
 fn medium_2_is_within_half_a_percent() {
-    check_within("medium-2", 10.0, 0.005);
+    check_within("medium-2", 4.0, 0.005);
 }
 
 /// The big instances with a small budget: the plan is valid (quality on these
