@@ -84,7 +84,7 @@ const SEARCH_SHARE: f64 = 0.45;
 const EXACT_SHARE: f64 = 0.35;
 /// Components with more jobs than this are improved by large-neighbourhood
 /// search instead of being solved exactly at once (the LP grows too slow).
-const EXACT_MAX_JOBS: usize = 40;
+const EXACT_MAX_JOBS: usize = 60;
 /// Jobs freed in one round of large-neighbourhood search.
 const LNS_FREE_JOBS: usize = 16;
 /// Rounds of large-neighbourhood search at most per component.
