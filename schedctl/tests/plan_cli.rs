@@ -61,7 +61,10 @@ fn json_plan_of_the_homelab_passes_the_scorer() {
         .iter()
         .map(|a| a["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["backup-hikurangi", "backup-ruapehu", "backup-pihanga"]);
+    assert_eq!(
+        ids,
+        ["backup-hikurangi", "backup-ruapehu", "backup-pihanga"]
+    );
     assert!((plan["objective"].as_f64().unwrap() - 54.78).abs() < 1e-6);
     assert!(plan["bound"].as_f64().is_some());
     let scored = score("seed-homelab", &text);

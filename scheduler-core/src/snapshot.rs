@@ -221,16 +221,10 @@ impl Snapshot {
     /// Reads a snapshot from JSON text, reporting every unknown field and
     /// every value of the wrong type with its path.
     pub fn from_json(text: &str) -> Result<Snapshot, SnapshotError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| SnapshotError::Json {
-            line: e.line(),
-            column: e.column(),
-            message: json_error_message(&e),
-        })?;
-        let mut problems = Problems::default();
-        let snapshot = read_snapshot(&value, &mut problems);
-        match snapshot {
-            Some(snapshot) => problems.into_result(snapshot),
-            None => Err(SnapshotError::Invalid(problems.0)),
+        let read = read_text(text)?;
+        match read.snapshot {
+            Some(snapshot) => read.problems.into_result(snapshot),
+            None => Err(SnapshotError::Invalid(read.problems.0)),
         }
     }
 
@@ -248,6 +242,36 @@ fn json_error_message(e: &serde_json::Error) -> String {
         Some(i) => full[..i].to_owned(),
         None => full,
     }
+}
+
+/// What step 1 read: the snapshot (when the top level is an object), its
+/// problems, and whether every array item made it into the snapshot (then
+/// step 2's paths still point at the right items).
+struct Read {
+    snapshot: Option<Snapshot>,
+    problems: Problems,
+    complete: bool,
+}
+
+fn read_text(text: &str) -> Result<Read, SnapshotError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| SnapshotError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: json_error_message(&e),
+    })?;
+    let mut problems = Problems::default();
+    let snapshot = read_snapshot(&value, &mut problems);
+    let items = |key: &str| value.get(key).and_then(Value::as_array).map_or(0, Vec::len);
+    let complete = snapshot.as_ref().is_some_and(|s| {
+        s.resources.len() == items("resources")
+            && s.hosts.len() == items("hosts")
+            && s.jobs.len() == items("jobs")
+    });
+    Ok(Read {
+        snapshot,
+        problems,
+        complete,
+    })
 }
 
 fn read_snapshot(value: &Value, p: &mut Problems) -> Option<Snapshot> {
@@ -761,8 +785,24 @@ pub struct Score {
 
 impl Model {
     /// Reads and validates a snapshot in one go.
+    ///
+    /// Lists the problems of both steps at once when it can: the meaning is
+    /// checked despite shape problems as long as no array item was dropped.
     pub fn from_json(text: &str) -> Result<Model, SnapshotError> {
-        Snapshot::from_json(text)?.validate()
+        let read = read_text(text)?;
+        let Some(snapshot) = read.snapshot else {
+            return Err(SnapshotError::Invalid(read.problems.0));
+        };
+        if read.problems.0.is_empty() {
+            return snapshot.validate();
+        }
+        let mut problems = read.problems.0;
+        if read.complete {
+            if let Err(SnapshotError::Invalid(more)) = snapshot.validate() {
+                problems.extend(more);
+            }
+        }
+        Err(SnapshotError::Invalid(problems))
     }
 
     /// The week slots one job occupies when it starts at `start`, over all its
