@@ -15,6 +15,7 @@
 //! before the fixed work is done, when the search stops early and returns the
 //! best plan found so far (the only case where timing shapes the result).
 
+pub mod bound;
 pub mod component;
 pub mod exact;
 pub mod lns;
@@ -85,6 +86,12 @@ const EXACT_SHARE: f64 = 0.35;
 /// Components with more jobs than this are improved by large-neighbourhood
 /// search instead of being solved exactly at once (the LP grows too slow).
 const EXACT_MAX_JOBS: usize = 60;
+/// Share of the time limit sized for the Lagrangian bounds.
+const BOUND_SHARE: f64 = 0.03;
+/// Simple operations one thread does per second, conservatively.
+const OPS_PER_SECOND: f64 = 5.0e8;
+/// Subgradient steps at most per component.
+const MAX_BOUND_ITERATIONS: usize = 300;
 /// Jobs freed in one round of large-neighbourhood search.
 const LNS_FREE_JOBS: usize = 16;
 /// Rounds of large-neighbourhood search at most per component.
@@ -215,6 +222,7 @@ fn solve_all(
         .map(|(s, c)| s.unwrap_or_else(|| search::greedy(c)))
         .collect();
     let (exact_set, lns_rounds) = second_pass_plan(components, &states, options);
+    let bound_iterations = bound_iterations(components, &lns_rounds, options);
     let mut second: Vec<usize> = exact_set;
     second.extend((0..n).filter(|&i| lns_rounds[i] > 0));
     let improved = run_parallel(&second, n, options.threads, |i| {
@@ -232,7 +240,11 @@ fn solve_all(
                 &mut rng,
                 deadline,
             );
-            let bound = c.trivial_bound();
+            let bound = if state.overflow == 0 && bound_iterations[i] > 0 {
+                bound::lagrangian(c, state.cost, bound_iterations[i])
+            } else {
+                c.trivial_bound()
+            };
             Some(exact::Exact {
                 state,
                 bound,
@@ -277,6 +289,38 @@ fn second_pass_plan(
         rounds[i] = ((share / round.max(1e-6)) as usize).min(MAX_LNS_ROUNDS);
     }
     (exact_set, rounds)
+}
+
+/// Subgradient steps of the Lagrangian bound for each component improved by
+/// large-neighbourhood search, within `BOUND_SHARE` of the time.
+fn bound_iterations(
+    components: &[Component],
+    lns_rounds: &[usize],
+    options: &Options,
+) -> Vec<usize> {
+    let work = |c: &Component| -> f64 {
+        let starts: usize = c.jobs.iter().map(|j| j.starts.len() * j.bases.len()).sum();
+        (starts + 3 * c.cell_capacity.len()) as f64
+    };
+    let total: f64 = (0..components.len())
+        .filter(|&i| lns_rounds[i] > 0)
+        .map(|i| work(&components[i]))
+        .sum();
+    let budget = options.time_limit_secs.max(0.0)
+        * BOUND_SHARE
+        * options.threads.max(1) as f64
+        * OPS_PER_SECOND;
+    // Work shared in proportion to each step's cost: every component gets
+    // the same number of steps.
+    let steps = if total > 0.0 {
+        ((budget / total) as usize).min(MAX_BOUND_ITERATIONS)
+    } else {
+        0
+    };
+    lns_rounds
+        .iter()
+        .map(|&rounds| if rounds > 0 { steps } else { 0 })
+        .collect()
 }
 
 /// The components the exact pass takes on, in the order it takes them: those
