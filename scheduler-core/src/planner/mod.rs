@@ -2,18 +2,25 @@
 //! overflow is minimal and then the cost.
 //!
 //! How: the jobs fall into independent components (jobs linked by resources
-//! that can overflow, see [`component`]); each component is solved on its own
-//! — exactly by branch and bound on the LP relaxation when it is small
-//! ([`exact`]), by a greedy start, simulated annealing and descent otherwise
-//! ([`search`]) — and the plan is their union.
+//! that can overflow, see [`component`]); each is solved on its own and the
+//! plan is their union. Two passes, both on all threads:
+//!
+//! 1. every component gets a greedy start, simulated annealing and a descent
+//!    ([`search`]), largest components first;
+//! 2. then the components that can still improve are either solved exactly
+//!    by branch and bound on the LP relaxation ([`exact`]; the small ones,
+//!    cheapest first, as many as their predicted time fits), or improved by
+//!    large-neighbourhood search with exact sub-problems ([`lns`]) and given a
+//!    Lagrangian lower bound ([`bound`]).
 //!
 //! Determinism: every component is solved with its own generator seeded by
-//! the plan's seed and the component's first job, and with a fixed amount of
-//! work that depends only on the model and the options. Threads only decide
-//! which component is solved when, never how, so the plan depends on the
-//! snapshot, the seed and the time limit alone — unless the deadline expires
-//! before the fixed work is done, when the search stops early and returns the
-//! best plan found so far (the only case where timing shapes the result).
+//! the plan's seed and the component's first job, and with an amount of work
+//! (moves, nodes, rounds, steps, which components go exact) computed from the
+//! model and the options only — never from the clock. Threads only decide
+//! which component is solved when, never how. So the same snapshot, seed,
+//! time limit and thread count give the same plan — unless the deadline
+//! expires before that work is done: then the search stops early and returns
+//! the best plan found so far, the only case where timing shapes the result.
 
 pub mod bound;
 pub mod component;

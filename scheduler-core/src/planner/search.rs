@@ -1,5 +1,5 @@
 //! Heuristic search on one component: a greedy start, simulated annealing
-//! with shift and shift-and-repair moves, then a descent to a local optimum.
+//! with shift, shift-and-repair and swap moves, then a descent to a local optimum.
 //!
 //! The objective is lexicographic (overflow, then cost); the search works on
 //! `penalty * overflow + cost`, where `penalty` exceeds the largest possible
