@@ -33,7 +33,7 @@ pub fn improve(
         if deadline.expired() {
             break;
         }
-        let subset = pick(c, &movable, free, rng);
+        let subset = pick(c, &state, &movable, free, rng);
         let sub = restrict(c, &state, &subset);
         let choice: Vec<usize> = subset.iter().map(|&j| state.choice[j]).collect();
         // Cells the fixed jobs already fill count every further run as
@@ -54,8 +54,14 @@ pub fn improve(
 }
 
 /// A connected set of `free` movable jobs around a random one, ascending.
-fn pick(c: &Component, movable: &[usize], free: usize, rng: &mut Rng) -> Vec<usize> {
+/// Every other round grows it by time: among the candidates it takes one of
+/// the few whose current start lies closest to the first job's, since runs
+/// far apart in the day barely interact.
+fn pick(c: &Component, state: &State, movable: &[usize], free: usize, rng: &mut Rng) -> Vec<usize> {
     let first = movable[rng.below(movable.len())];
+    let by_time = rng.below(2) == 0;
+    let start_of = |j: usize| i64::from(c.jobs[j].starts[state.choice[j]]);
+    let origin = start_of(first);
     let mut chosen = vec![first];
     let mut frontier: Vec<usize> = Vec::new();
     let mut in_set = vec![false; c.jobs.len()];
@@ -70,7 +76,13 @@ fn pick(c: &Component, movable: &[usize], free: usize, rng: &mut Rng) -> Vec<usi
     };
     grow(first, &mut frontier, &in_set);
     while chosen.len() < free && !frontier.is_empty() {
-        let k = frontier.swap_remove(rng.below(frontier.len()));
+        let at = if by_time {
+            frontier.sort_by_key(|&k| ((start_of(k) - origin).abs(), k));
+            rng.below(frontier.len().min(3))
+        } else {
+            rng.below(frontier.len())
+        };
+        let k = frontier.swap_remove(at);
         in_set[k] = true;
         chosen.push(k);
         grow(k, &mut frontier, &in_set);
