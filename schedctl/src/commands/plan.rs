@@ -28,7 +28,7 @@ pub struct PlanArgs {
     /// Seed of the planner's random choices: the same snapshot and seed give the same plan.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
-    /// Worker threads.
+    /// Worker threads. The planner sizes its work by them: use the same number to reproduce a plan.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub threads: usize,
 }

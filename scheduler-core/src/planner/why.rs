@@ -65,7 +65,11 @@ fn overlap(model: &Model, occupancy: &[u32], j: usize) -> Option<String> {
         };
         let other = (0..model.jobs.len())
             .find(|&k| k != j && model.jobs[k].resources.contains(&r) && runs_at(model, k, t));
-        let name = &model.resources[r].name;
+        let raw = &model.resources[r].name;
+        let name = match raw.strip_prefix("host:") {
+            Some(host) => format!("host {host}"),
+            None => raw.clone(),
+        };
         return Some(match other {
             Some(k) => format!("overlapped {} on {name}", model.jobs[k].id),
             None => format!("{name} over capacity"),
