@@ -27,4 +27,6 @@ pub enum Command {
     /// Read and edit /etc/pve/jobs.cfg without losing a byte.
     #[command(name = "jobs-cfg", subcommand)]
     JobsCfg(commands::jobs_cfg::JobsCfgCommand),
+    /// Plan backup start times for a fleet snapshot: least overlap, then least load and moves.
+    Plan(commands::plan::PlanArgs),
 }

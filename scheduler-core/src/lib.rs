@@ -8,11 +8,17 @@
 //! | --- | --- |
 //! | [`calendar`] | Proxmox calendar events (`mon..fri 02:00`, `*/15`, `daily`): parse, print, next runs in a time zone |
 //! | [`jobs_cfg`] | a lossless codec for `/etc/pve/jobs.cfg`, Proxmox's own reading of it, edits and the text a Proxmox write produces |
+//! | [`snapshot`] | the fleet snapshot: serde types, `validate()` listing every bad field path, the index-based model |
+//! | [`plan`] | the plan: start times per job with overflow, cost and moves |
+//! | [`planner`] | the planner: minimal overflow first, then minimal cost |
 //! | [`error`] | the crate's error type, wrapping each module's own |
 #![warn(missing_docs)]
 
 pub mod calendar;
 pub mod error;
 pub mod jobs_cfg;
+pub mod plan;
+pub mod planner;
+pub mod snapshot;
 
 pub use error::Error;

@@ -2,6 +2,7 @@
 
 pub mod calendar;
 pub mod jobs_cfg;
+pub mod plan;
 
 use crate::cli::Command;
 use crate::exit::CommandResult;
@@ -11,5 +12,6 @@ pub fn run(command: Command) -> CommandResult {
     match command {
         Command::Calendar(args) => calendar::run(&args),
         Command::JobsCfg(command) => jobs_cfg::run(&command),
+        Command::Plan(args) => plan::run(&args),
     }
 }
