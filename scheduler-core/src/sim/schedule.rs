@@ -1,0 +1,266 @@
+//! The schedule a simulation replays: one start (a UTC minute of the day) per
+//! job, taken from the snapshot's current starts, from planner output, or
+//! from a plan's JSON text.
+//!
+//! A plan's JSON is read leniently (PLANNING-MODEL.md, "Plan"): only
+//! `assignments[].id` and `assignments[].start` are read, every other field
+//! is ignored. Its ids must be exactly the snapshot's jobs; every mismatch is
+//! reported with its path. Starts are `HH:MM`; the simulator works in
+//! minutes, so a start off the slot grid is simulated as written.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::SimError;
+use crate::plan::Plan;
+use crate::snapshot::{Model, Problem};
+
+/// Minutes in a day.
+const DAY_MINUTES: u32 = 1440;
+
+/// How many missing job ids a mismatch message lists.
+const MISSING_SHOWN: usize = 8;
+
+/// One start per job of a model, in minutes after 00:00 UTC, in job order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    starts: Vec<u32>,
+}
+
+/// The part of a plan the simulator reads.
+#[derive(Deserialize)]
+struct PlanFile {
+    assignments: Vec<PlanEntry>,
+}
+
+#[derive(Deserialize)]
+struct PlanEntry {
+    id: String,
+    start: String,
+}
+
+impl Schedule {
+    /// Every job at its `current_start`.
+    pub fn current(model: &Model) -> Schedule {
+        let slot = model.slot_minutes;
+        Schedule {
+            starts: model
+                .jobs
+                .iter()
+                .map(|j| slot_minute(j.current_start, slot))
+                .collect(),
+        }
+    }
+
+    /// Starts given as slots of the day, one per job in model order (what the
+    /// planner chooses).
+    pub fn from_slots(model: &Model, slots: &[usize]) -> Result<Schedule, SimError> {
+        let mut problems = Vec::new();
+        if slots.len() != model.jobs.len() {
+            problems.push(Problem {
+                path: "starts".to_owned(),
+                message: format!(
+                    "{} starts for {} jobs, expected one per job",
+                    slots.len(),
+                    model.jobs.len()
+                ),
+            });
+        }
+        if let Some((i, s)) = slots
+            .iter()
+            .enumerate()
+            .find(|(_, &s)| s >= model.slots_per_day)
+        {
+            problems.push(Problem {
+                path: format!("starts[{i}]"),
+                message: format!(
+                    "slot {s} is not a slot of the day, expected 0 to {}",
+                    model.slots_per_day - 1
+                ),
+            });
+        }
+        if !problems.is_empty() {
+            return Err(SimError::Plan(problems));
+        }
+        let slot = model.slot_minutes;
+        Ok(Schedule {
+            starts: slots.iter().map(|&s| slot_minute(s, slot)).collect(),
+        })
+    }
+
+    /// The starts of a plan value.
+    pub fn from_plan(model: &Model, plan: &Plan) -> Result<Schedule, SimError> {
+        Schedule::from_assignments(
+            model,
+            plan.assignments
+                .iter()
+                .map(|a| (a.id.as_str(), a.start.as_str())),
+        )
+    }
+
+    /// The starts of a plan's JSON text (extra fields are ignored).
+    pub fn from_plan_json(model: &Model, text: &str) -> Result<Schedule, SimError> {
+        let file: PlanFile = serde_json::from_str(text).map_err(|e| SimError::PlanJson {
+            line: e.line(),
+            column: e.column(),
+            message: json_error_message(&e),
+        })?;
+        Schedule::from_assignments(
+            model,
+            file.assignments
+                .iter()
+                .map(|a| (a.id.as_str(), a.start.as_str())),
+        )
+    }
+
+    /// Starts from `(job id, HH:MM)` pairs, which must name every job once.
+    pub fn from_assignments<'a>(
+        model: &Model,
+        assignments: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Schedule, SimError> {
+        let index: BTreeMap<&str, usize> = model
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| (j.id.as_str(), i))
+            .collect();
+        let mut starts: Vec<Option<u32>> = vec![None; model.jobs.len()];
+        let mut problems = Vec::new();
+        for (k, (id, start)) in assignments.into_iter().enumerate() {
+            let path = format!("assignments[{k}]");
+            let Some(&job) = index.get(id) else {
+                problems.push(Problem {
+                    path: format!("{path}.id"),
+                    message: format!(
+                        "'{id}' is not a job of the snapshot: was the plan made from another snapshot?"
+                    ),
+                });
+                continue;
+            };
+            let Some(minute) = parse_hhmm(start) else {
+                problems.push(Problem {
+                    path: format!("{path}.start"),
+                    message: format!(
+                        "'{start}' is not a time of day, expected HH:MM from 00:00 to 23:59"
+                    ),
+                });
+                continue;
+            };
+            if starts[job].replace(minute).is_some() {
+                problems.push(Problem {
+                    path: format!("{path}.id"),
+                    message: format!("job '{id}' has a second start, expected one per job"),
+                });
+            }
+        }
+        if let Some(problem) = missing_jobs(model, &starts) {
+            problems.push(problem);
+        }
+        if !problems.is_empty() {
+            return Err(SimError::Plan(problems));
+        }
+        Ok(Schedule {
+            starts: starts.into_iter().map(Option::unwrap_or_default).collect(),
+        })
+    }
+
+    /// Each job's start, minutes after 00:00 UTC, in job order.
+    pub fn starts(&self) -> &[u32] {
+        &self.starts
+    }
+
+    /// The start of job `job` as `HH:MM`.
+    pub fn format_start(&self, job: usize) -> String {
+        let m = self.starts[job];
+        format!("{:02}:{:02}", m / 60, m % 60)
+    }
+
+    /// Errors unless the schedule has one start per job of `model`.
+    pub(super) fn check_fits(&self, model: &Model) -> Result<(), SimError> {
+        if self.starts.len() == model.jobs.len() {
+            return Ok(());
+        }
+        Err(SimError::Plan(vec![Problem {
+            path: "assignments".to_owned(),
+            message: format!(
+                "{} starts for {} jobs: the schedule was made for another snapshot",
+                self.starts.len(),
+                model.jobs.len()
+            ),
+        }]))
+    }
+}
+
+/// The problem listing the jobs without a start, if any.
+fn missing_jobs(model: &Model, starts: &[Option<u32>]) -> Option<Problem> {
+    let missing: Vec<&str> = model
+        .jobs
+        .iter()
+        .zip(starts)
+        .filter(|(_, s)| s.is_none())
+        .map(|(j, _)| j.id.as_str())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let mut shown: Vec<String> = missing
+        .iter()
+        .take(MISSING_SHOWN)
+        .map(|id| format!("'{id}'"))
+        .collect();
+    if missing.len() > MISSING_SHOWN {
+        shown.push(format!("and {} more", missing.len() - MISSING_SHOWN));
+    }
+    Some(Problem {
+        path: "assignments".to_owned(),
+        message: format!(
+            "no start for {} job(s) of the snapshot: {}",
+            missing.len(),
+            shown.join(", ")
+        ),
+    })
+}
+
+/// Minutes after midnight of a slot of the day.
+fn slot_minute(slot: usize, slot_minutes: u32) -> u32 {
+    // A slot of the day is below 1440 / slot_minutes, so this fits.
+    u32::try_from(slot).map_or(0, |s| s * slot_minutes) % DAY_MINUTES
+}
+
+/// Minutes after midnight of a strict `HH:MM` (two digits each, 00:00–23:59).
+fn parse_hhmm(text: &str) -> Option<u32> {
+    let (h, m) = text.split_once(':')?;
+    let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|c| c.is_ascii_digit());
+    if !two_digits(h) || !two_digits(m) {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// serde_json's message without its " at line L column C" tail (we print our own).
+fn json_error_message(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    match full.rfind(" at line ") {
+        Some(i) => full[..i].to_owned(),
+        None => full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hhmm_is_strict() {
+        assert_eq!(parse_hhmm("00:00"), Some(0));
+        assert_eq!(parse_hhmm("02:47"), Some(167));
+        assert_eq!(parse_hhmm("23:59"), Some(1439));
+        assert_eq!(parse_hhmm("24:00"), None);
+        assert_eq!(parse_hhmm("2:00"), None);
+        assert_eq!(parse_hhmm("02:60"), None);
+        assert_eq!(parse_hhmm("+2:00"), None);
+        assert_eq!(parse_hhmm("02:0x"), None);
+    }
+}
