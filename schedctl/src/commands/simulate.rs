@@ -41,6 +41,10 @@ pub struct SimulateArgs {
     /// during busy load counts as storm.
     #[arg(long, value_name = "LOAD", default_value_t = Options::default().busy_threshold)]
     pub busy: f64,
+    /// When each simulated night starts (HH:MM UTC); by default the middle of
+    /// the longest stretch of the day in which no backup runs.
+    #[arg(long, value_name = "HH:MM", value_parser = parse_time_of_day)]
+    pub night_start: Option<u32>,
     /// Output format: tables for people or the report as JSON.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -53,6 +57,7 @@ pub fn run(args: &SimulateArgs) -> CommandResult {
         seed: args.seed,
         spread: args.spread,
         busy_threshold: args.busy,
+        night_start: args.night_start,
     };
     options.validate().map_err(bad_input)?;
     let fleet = read_fleet(args)?;
@@ -101,8 +106,8 @@ fn read_schedule(
 /// The whole text report: settings, hosts, resources, jobs, worst night, fleet.
 fn render_text(report: &Report, label: &str) -> String {
     let mut out = format!(
-        "Replayed {} night(s) from a Monday under {label}: seed {}, duration spread {}, busy from load {}.\n\n",
-        report.nights, report.seed, report.spread, report.busy_threshold
+        "Replayed {} night(s) under {label}, each from {} UTC, the first on a Monday: seed {}, duration spread {}, busy from load {}.\n\n",
+        report.nights, report.night_start, report.seed, report.spread, report.busy_threshold
     );
     out.push_str(&hosts_table(report));
     if !report.resources.is_empty() {
@@ -203,8 +208,12 @@ fn jobs_table(report: &Report) -> String {
 fn worst_night(report: &Report) -> String {
     let w = &report.worst_night;
     let mut out = format!(
-        "Worst night: night {} ({}), {} storm minutes, weighted {:.2}.\n",
-        w.night.night, w.night.weekday, w.night.storm_minutes, w.night.storm_weighted
+        "Worst night: night {}, from {} {} UTC: {} storm minutes, weighted {:.2}.\n",
+        w.night.night,
+        w.night.weekday,
+        report.night_start,
+        w.night.storm_minutes,
+        w.night.storm_weighted
     );
     out.push_str(&timeline(&w.timeline));
     out
@@ -305,6 +314,17 @@ fn storm_ranges(cells: &[StormCell]) -> String {
     shown.join(", ")
 }
 
+/// Clap's parser of `--night-start`: a strict `HH:MM` as minutes after 00:00.
+fn parse_time_of_day(text: &str) -> Result<u32, String> {
+    let strict = text.len() == 5 && text.as_bytes()[2] == b':';
+    match parse_hhmm(text) {
+        Some(m) if strict && m < 1440 && text[3..].parse::<u32>().is_ok_and(|m| m < 60) => Ok(m),
+        _ => Err(format!(
+            "'{text}' is not a time of day, expected HH:MM from 00:00 to 23:59"
+        )),
+    }
+}
+
 fn parse_hhmm(text: &str) -> Option<u32> {
     let (h, m) = text.split_once(':')?;
     Some(h.parse::<u32>().ok()? * 60 + m.parse::<u32>().ok()?)
@@ -368,6 +388,15 @@ mod tests {
             "02:45–03:00, 03:25–03:30, 23:55–00:00"
         );
         assert_eq!(storm_ranges(&[]), "-");
+    }
+
+    #[test]
+    fn night_start_is_a_strict_time_of_day() {
+        assert_eq!(parse_time_of_day("14:00"), Ok(840));
+        assert_eq!(parse_time_of_day("00:05"), Ok(5));
+        for bad in ["24:00", "2:00", "02:60", "noon", "02:000"] {
+            assert!(parse_time_of_day(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

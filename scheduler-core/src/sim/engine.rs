@@ -47,6 +47,8 @@ impl Run {
 pub(super) struct Outcome {
     /// Nights replayed.
     pub nights: usize,
+    /// When nights start, minutes after 00:00 UTC.
+    pub night_start: u32,
     /// Every run, in release order.
     pub runs: Vec<Run>,
     /// Storm minutes per host and night.
@@ -63,31 +65,51 @@ pub(super) struct Outcome {
     pub max_active: Vec<u32>,
 }
 
-/// Replays `options.nights` nights of `fleet` under `schedule`.
-pub(super) fn run(fleet: &Fleet, schedule: &Schedule, options: &Options) -> Outcome {
-    let runs = draw_runs(fleet, schedule, options);
-    let mut replay = Replay::new(fleet.model(), runs, options);
+/// Replays `options.nights` nights of `fleet` under `schedule`, nights
+/// starting at `night_start` (minutes after 00:00 UTC).
+pub(super) fn run(
+    fleet: &Fleet,
+    schedule: &Schedule,
+    options: &Options,
+    night_start: u32,
+) -> Outcome {
+    let runs = draw_runs(fleet, schedule, options, night_start);
+    let mut replay = Replay::new(fleet.model(), runs, options, night_start);
     replay.play();
     replay.outcome
 }
 
-/// Every run of every night, released in order of minute then job, with
-/// its work drawn night by night, job by job.
-fn draw_runs(fleet: &Fleet, schedule: &Schedule, options: &Options) -> Vec<Run> {
+/// Every run of every night, in order of release minute then job.
+///
+/// Night `n` is `[day n + night_start, day n+1 + night_start)`: a start
+/// before `night_start` is released on the next day. Work is drawn day by
+/// day, job by job, for every run of days `0 ..= nights` (kept or not), so
+/// two schedules of one snapshot see the same draw for a job's run of a day.
+fn draw_runs(fleet: &Fleet, schedule: &Schedule, options: &Options, night_start: u32) -> Vec<Run> {
     let model = fleet.model();
+    let nights = options.nights as usize;
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let mut runs = Vec::new();
-    for night in 0..options.nights as usize {
-        let weekday = (night % 7) as u8;
+    for day in 0..=nights {
+        let weekday = (day % 7) as u8;
         for (job, j) in model.jobs.iter().enumerate() {
             if !j.days.contains(&weekday) {
                 continue;
             }
             let work = draw_work(&mut rng, fleet.durations()[job], options.spread);
+            let start = schedule.starts()[job];
+            let night = if start >= night_start {
+                Some(day)
+            } else {
+                day.checked_sub(1)
+            };
+            let Some(night) = night.filter(|&n| n < nights) else {
+                continue;
+            };
             runs.push(Run {
                 job,
                 night,
-                scheduled: night as u64 * DAY_MINUTES + u64::from(schedule.starts()[job]),
+                scheduled: day as u64 * DAY_MINUTES + u64::from(start),
                 left: work,
                 began: None,
                 ended: f64::NAN,
@@ -138,7 +160,7 @@ struct Replay<'a> {
 }
 
 impl<'a> Replay<'a> {
-    fn new(model: &'a Model, runs: Vec<Run>, options: &Options) -> Self {
+    fn new(model: &'a Model, runs: Vec<Run>, options: &Options, night_start: u32) -> Self {
         let nights = options.nights as usize;
         let (hosts, resources) = (model.hosts.len(), model.resources.len());
         let mut is_lock = vec![false; resources];
@@ -161,6 +183,7 @@ impl<'a> Replay<'a> {
             touched_resources: Vec::new(),
             outcome: Outcome {
                 nights,
+                night_start,
                 runs,
                 storm_minutes: vec![0; hosts * nights],
                 storm_weighted: vec![0.0; hosts * nights],

@@ -10,11 +10,17 @@
 //! # Semantics
 //!
 //! * **Time.** The simulation steps one minute at a time from Monday 00:00
-//!   UTC. Night `n` (0-based) is UTC day `n`, weekday `n mod 7`; a job runs on
-//!   night `n` when that weekday is one of its `days`, released at its start
-//!   (a minute of the day). The first night starts on an empty fleet (nothing
-//!   spills in from a previous Sunday). A run that lasts past midnight simply
-//!   goes on; everything it causes counts for the night it started on.
+//!   UTC. A job runs on each UTC day whose weekday is one of its `days`,
+//!   released at its start (a minute of the day: plans on the slot grid,
+//!   hand-written ones at any minute). Nights are 24 hours that start at
+//!   `night_start`, by default the middle of the longest stretch of the day
+//!   in which no job of the schedule nominally runs (so one night holds a
+//!   fleet's whole backup window, even one that wraps past midnight):
+//!   night `n` runs from day `n` at `night_start` to day `n + 1`, and its
+//!   weekday is day `n`'s (`n mod 7`, 0 = Monday). A start before
+//!   `night_start` is released on day `n + 1`. The first night starts on an
+//!   empty fleet. A run goes on until it ends, whenever that is; everything
+//!   it causes counts for its night.
 //! * **Durations.** Each run needs `W` work minutes, drawn from a log-normal
 //!   with median `duration_minutes` and shape `sigma = spread`
 //!   (`W = duration * exp(spread * Z)`, `Z` standard normal by Box–Muller).
@@ -55,10 +61,10 @@
 //! ```
 //! use scheduler_core::sim::{Fleet, Options};
 //!
-//! let snapshot = r#"{ "version": 1,
-//!   "hosts": [ { "name": "pve1", "load": [0.9] } ],
-//!   "jobs": [ { "id": "b1", "host": "pve1", "current_start": "02:00", "duration_minutes": 30 } ],
-//!   "slot_minutes": 1440 }"#;
+//! // Two-hour slots; pve1's load is 0.9 all day.
+//! let snapshot = r#"{ "version": 1, "slot_minutes": 120,
+//!   "hosts": [ { "name": "pve1", "load": [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9] } ],
+//!   "jobs": [ { "id": "b1", "host": "pve1", "current_start": "02:00", "duration_minutes": 30 } ] }"#;
 //! let fleet = Fleet::from_json(snapshot)?;
 //! let options = Options { nights: 7, spread: 0.0, ..Options::default() };
 //! let report = fleet.simulate(&fleet.current_schedule(), &options)?;
@@ -100,17 +106,21 @@ pub struct Options {
     pub spread: f64,
     /// A host is busy in a minute when its load is at least this, in `[0, 1]`.
     pub busy_threshold: f64,
+    /// When nights start, minutes after 00:00 UTC; `None` picks the
+    /// schedule's quietest time ([`Schedule::quiet_minute`]).
+    pub night_start: Option<u32>,
 }
 
 impl Default for Options {
     /// Four weeks, seed 0, spread 0.25 (a run takes 0.6–1.6 times its median
-    /// 95% of the time), busy from load 0.5.
+    /// 95% of the time), busy from load 0.5, nights from the quietest time.
     fn default() -> Self {
         Options {
             nights: 28,
             seed: 0,
             spread: 0.25,
             busy_threshold: 0.5,
+            night_start: None,
         }
     }
 }
@@ -137,6 +147,12 @@ impl Options {
             return Err(SimError::Option {
                 name: "busy threshold",
                 message: format!("{}, expected a load from 0 to 1", self.busy_threshold),
+            });
+        }
+        if let Some(start) = self.night_start.filter(|&m| m >= 1440) {
+            return Err(SimError::Option {
+                name: "night start",
+                message: format!("minute {start} is not a time of day, expected 0 to 1439"),
             });
         }
         Ok(())
@@ -233,7 +249,10 @@ impl Fleet {
     pub fn simulate(&self, schedule: &Schedule, options: &Options) -> Result<Report, SimError> {
         options.validate()?;
         schedule.check_fits(&self.model)?;
-        let outcome = engine::run(self, schedule, options);
+        let night_start = options
+            .night_start
+            .unwrap_or_else(|| schedule.quiet_minute(&self.durations));
+        let outcome = engine::run(self, schedule, options, night_start);
         Ok(report::build(self, schedule, options, &outcome))
     }
 }

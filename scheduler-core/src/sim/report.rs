@@ -31,8 +31,11 @@ pub const CELL_IDLE: char = ' ';
 /// What a simulation found. Means are per night over all nights replayed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    /// Nights replayed (night `n` is UTC day `n`, weekday `n mod 7`, from a Monday).
+    /// Nights replayed; night `n` starts on UTC day `n` (weekday `n mod 7`,
+    /// from a Monday) at `night_start` and lasts 24 hours.
     pub nights: u32,
+    /// When nights start, `HH:MM` UTC.
+    pub night_start: String,
     /// Seed of the duration draws.
     pub seed: u64,
     /// Shape of the log-normal durations.
@@ -146,7 +149,7 @@ pub struct JobReport {
 pub struct NightReport {
     /// The night, from 0.
     pub night: u32,
-    /// Its UTC weekday.
+    /// The UTC weekday it starts on.
     pub weekday: String,
     /// Storm minutes, summed over hosts.
     pub storm_minutes: u32,
@@ -244,6 +247,7 @@ pub(super) fn build(
     };
     Report {
         nights: options.nights,
+        night_start: time_of_day(u64::from(outcome.night_start)),
         seed: options.seed,
         spread: options.spread,
         busy_threshold: options.busy_threshold,
@@ -482,7 +486,7 @@ fn timeline(fleet: &Fleet, outcome: &Outcome, options: &Options, night: usize) -
         of_night.iter().map(|r| r.ended.ceil() as u64).max(),
     ) else {
         return Timeline {
-            from: time_of_day(night as u64 * DAY_MINUTES),
+            from: time_of_day(u64::from(outcome.night_start)),
             cell_minutes: CELL_MINUTES,
             rows: Vec::new(),
         };

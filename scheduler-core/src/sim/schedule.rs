@@ -176,6 +176,34 @@ impl Schedule {
         format!("{:02}:{:02}", m / 60, m % 60)
     }
 
+    /// A time of day with no run, to start nights at: the middle of the
+    /// longest stretch of the day in which no job nominally runs (from its
+    /// start for `durations[job]` minutes, on any of its days), on a whole
+    /// hour when the stretch holds one. 00:00 without jobs; 12:00 when runs
+    /// cover the whole day.
+    pub fn quiet_minute(&self, durations: &[f64]) -> u32 {
+        let day = DAY_MINUTES as usize;
+        let mut covered = vec![false; day];
+        for (&start, &minutes) in self.starts.iter().zip(durations) {
+            let length = (minutes.ceil().max(1.0) as usize).min(day);
+            for k in 0..length {
+                covered[(start as usize + k) % day] = true;
+            }
+        }
+        if self.starts.is_empty() {
+            return 0;
+        }
+        let Some((gap_start, gap_length)) = longest_gap(&covered) else {
+            return DAY_MINUTES / 2;
+        };
+        let middle = (gap_start + gap_length / 2) % day;
+        let hour = middle - middle % 60;
+        // The whole hour before the middle, if it still lies in the gap.
+        let back = (middle + day - hour) % day;
+        let minute = if back <= gap_length / 2 { hour } else { middle };
+        minute as u32
+    }
+
     /// Errors unless the schedule has one start per job of `model`.
     pub(super) fn check_fits(&self, model: &Model) -> Result<(), SimError> {
         if self.starts.len() == model.jobs.len() {
@@ -222,6 +250,34 @@ fn missing_jobs(model: &Model, starts: &[Option<u32>]) -> Option<Problem> {
     })
 }
 
+/// The longest circular run of `false` in `covered`: (first index, length);
+/// `None` when every entry is `true`. The earliest wins a tie.
+fn longest_gap(covered: &[bool]) -> Option<(usize, usize)> {
+    let n = covered.len();
+    // Start scanning just after a covered entry so no gap is cut in two.
+    let offset = match covered.iter().position(|&c| c) {
+        Some(i) => i + 1,
+        None => return Some((0, n)),
+    };
+    let mut best: Option<(usize, usize)> = None;
+    let mut run: Option<(usize, usize)> = None;
+    for k in 0..n {
+        let i = (offset + k) % n;
+        if covered[i] {
+            run = None;
+            continue;
+        }
+        let current = run.map_or((i, 1), |(s, l)| (s, l + 1));
+        run = Some(current);
+        let better =
+            best.is_none_or(|(bs, bl)| current.1 > bl || (current.1 == bl && current.0 < bs));
+        if better {
+            best = Some(current);
+        }
+    }
+    best
+}
+
 /// Minutes after midnight of a slot of the day.
 fn slot_minute(slot: usize, slot_minutes: u32) -> u32 {
     // A slot of the day is below 1440 / slot_minutes, so this fits.
@@ -262,5 +318,26 @@ mod tests {
         assert_eq!(parse_hhmm("02:60"), None);
         assert_eq!(parse_hhmm("+2:00"), None);
         assert_eq!(parse_hhmm("02:0x"), None);
+    }
+
+    fn schedule(starts: &[u32]) -> Schedule {
+        Schedule {
+            starts: starts.to_vec(),
+        }
+    }
+
+    #[test]
+    fn nights_start_in_the_middle_of_the_quiet_hours() {
+        // Runs 02:00-03:25: quiet 03:25-02:00, middle 14:42, whole hour 14:00.
+        let s = schedule(&[120, 140, 165]);
+        assert_eq!(s.quiet_minute(&[25.0, 30.0, 40.0]), 14 * 60);
+        // Runs 21:00-02:00 across midnight: quiet 02:00-21:00, middle 11:30.
+        let s = schedule(&[21 * 60, 23 * 60]);
+        assert_eq!(s.quiet_minute(&[120.0, 180.0]), 11 * 60);
+        // A short gap 10:20-10:40: its middle, not the hour before it.
+        let s = schedule(&[640]);
+        assert_eq!(s.quiet_minute(&[1420.0]), 630);
+        assert_eq!(schedule(&[0]).quiet_minute(&[1440.0]), 720);
+        assert_eq!(schedule(&[]).quiet_minute(&[]), 0);
     }
 }
