@@ -18,6 +18,8 @@ pub struct CJob {
     pub starts: Vec<u16>,
     /// Cost of each allowed start (load cost plus stability), parallel to `starts`.
     pub costs: Vec<f64>,
+    /// Indices into `starts`, cheapest first (ties: earlier start first).
+    pub by_cost: Vec<u16>,
     /// Index in `starts` of the current start, if it is allowed.
     pub current: Option<usize>,
     /// First cell of each (tight resource, day) of a run starting at slot 0 of the day.
@@ -57,18 +59,36 @@ impl Component {
     #[inline]
     pub fn for_cells(&self, job: usize, start: usize, mut f: impl FnMut(usize)) {
         let j = &self.jobs[job];
-        let week = self.week;
         for b in &j.bases {
-            let base = b.resource_offset as usize;
-            let first = b.day_offset as usize + start;
-            let end = first + j.length;
-            if end <= week {
-                (first..end).for_each(|t| f(base + t));
-            } else {
-                // The run wraps from Sunday into Monday (or is longer than the rest of the week).
-                (first..end).for_each(|t| f(base + t % week));
+            for (lo, hi) in self.run_ranges(b, start, j.length) {
+                (lo..hi).for_each(&mut f);
             }
         }
+    }
+
+    /// The cells of one run as at most a few contiguous ranges `[lo, hi)`
+    /// (a run that wraps from Sunday into Monday, or one longer than the week, splits).
+    #[inline]
+    pub fn run_ranges(
+        &self,
+        b: &Base,
+        start: usize,
+        length: usize,
+    ) -> impl Iterator<Item = (usize, usize)> {
+        let week = self.week;
+        let base = b.resource_offset as usize;
+        let mut first = (b.day_offset as usize + start) % week;
+        let mut left = length;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let take = left.min(week - first);
+            let range = (base + first, base + first + take);
+            left -= take;
+            first = 0;
+            Some(range)
+        })
     }
 
     /// A lower bound on the cost: every job at its cheapest start.
@@ -179,12 +199,13 @@ fn build_component(model: &Model, tight: &[bool], jobs: &[usize]) -> Component {
                 .iter()
                 .map(|&s| u16::try_from(s).unwrap_or(u16::MAX))
                 .collect();
-            let costs = job
+            let costs: Vec<f64> = job
                 .allowed_starts
                 .iter()
                 .map(|&s| model.start_cost(j, s))
                 .collect();
             let current = job.allowed_starts.binary_search(&job.current_start).ok();
+            let by_cost = cost_order(&costs);
             let bases = job
                 .resources
                 .iter()
@@ -199,6 +220,7 @@ fn build_component(model: &Model, tight: &[bool], jobs: &[usize]) -> Component {
                 model_index: j,
                 starts,
                 costs,
+                by_cost,
                 current,
                 bases,
                 length: job.length,
@@ -233,4 +255,17 @@ fn neighbours(model: &Model, tight: &[bool], jobs: &[usize]) -> Vec<Vec<u32>> {
                 .collect()
         })
         .collect()
+}
+
+/// Indices of `costs`, cheapest first; ties by index.
+fn cost_order(costs: &[f64]) -> Vec<u16> {
+    let mut order: Vec<u16> = (0..costs.len())
+        .map(|i| u16::try_from(i).unwrap_or(u16::MAX))
+        .collect();
+    order.sort_by(|&a, &b| {
+        costs[usize::from(a)]
+            .total_cmp(&costs[usize::from(b)])
+            .then(a.cmp(&b))
+    });
+    order
 }

@@ -27,7 +27,7 @@ use crate::plan::Plan;
 use crate::snapshot::Model;
 
 use component::Component;
-use search::{Anneal, Rng};
+use search::{Anneal, Rng, State};
 
 /// Tells the planner when to stop improving. The caller owns the clock:
 /// `scheduler-core` never reads one.
@@ -79,6 +79,8 @@ const MOVES_PER_SECOND: f64 = 2.0e6;
 const MOVES_PER_JOB: f64 = 20_000.0;
 /// Components with at most this many jobs are solved exactly (with a node limit).
 const EXACT_MAX_JOBS: usize = 40;
+/// Share of the time limit sized for the annealing pass (the rest: reading, exact pass).
+const SEARCH_SHARE: f64 = 0.5;
 
 /// What solving one component gave.
 #[derive(Debug, Clone)]
@@ -122,8 +124,7 @@ fn budgets(components: &[Component], options: &Options) -> Vec<u64> {
         .collect();
     let total: f64 = wanted.iter().sum();
     let threads = options.threads.max(1) as f64;
-    // Keep 30 % of the time for reading, greedy, descent and the exact solver.
-    let affordable = MOVES_PER_SECOND * threads * options.time_limit_secs.max(0.0) * 0.7;
+    let affordable = MOVES_PER_SECOND * threads * options.time_limit_secs.max(0.0) * SEARCH_SHARE;
     let scale = if total > affordable {
         affordable / total
     } else {
@@ -132,53 +133,83 @@ fn budgets(components: &[Component], options: &Options) -> Vec<u64> {
     wanted.iter().map(|w| (w * scale) as u64).collect()
 }
 
-/// Solves every component on `options.threads` threads; largest first.
-fn solve_all(
-    components: &[Component],
-    budgets: &[u64],
-    options: &Options,
-    deadline: &dyn Deadline,
-) -> Vec<Solved> {
-    let mut order: Vec<usize> = (0..components.len()).collect();
-    order.sort_by_key(|&i| (std::cmp::Reverse(components[i].jobs.len()), i));
+/// Runs `work` on every index of `order` on up to `threads` threads and
+/// returns the results by index. Which thread takes which index does not
+/// change any result.
+fn run_parallel<T: Send>(
+    order: &[usize],
+    len: usize,
+    threads: usize,
+    work: impl Fn(usize) -> T + Sync,
+) -> Vec<Option<T>> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Solved>>> = Mutex::new(vec![None; components.len()]);
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..len).map(|_| None).collect());
     let worker = || loop {
         let k = next.fetch_add(1, Ordering::Relaxed);
         let Some(&i) = order.get(k) else { break };
-        let c = &components[i];
-        let seed =
-            options.seed ^ (c.jobs[0].model_index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
-        let solved = solve_component(c, budgets[i], seed, deadline);
+        let result = work(i);
         if let Ok(mut r) = results.lock() {
-            r[i] = Some(solved);
+            r[i] = Some(result);
         }
     };
-    let threads = options.threads.max(1).min(components.len().max(1));
+    let threads = threads.max(1).min(order.len().max(1));
     std::thread::scope(|scope| {
         for _ in 1..threads {
             scope.spawn(worker);
         }
         worker();
     });
-    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Two passes: first every component gets its heuristic (largest first, a
+/// fixed amount of work), then the small ones are solved exactly (smallest
+/// first) while time remains.
+fn solve_all(
+    components: &[Component],
+    budgets: &[u64],
+    options: &Options,
+    deadline: &dyn Deadline,
+) -> Vec<Solved> {
+    let n = components.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(components[i].jobs.len()), i));
+    let heuristic = run_parallel(&order, n, options.threads, |i| {
+        let c = &components[i];
+        let seed = options.seed ^ (c.jobs[0].model_index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
+        heuristic(c, budgets[i], seed, deadline)
+    });
+    let states: Vec<State> = heuristic
         .into_iter()
         .zip(components)
-        .map(|(r, c)| r.unwrap_or_else(|| fallback(c)))
+        .map(|(s, c)| s.unwrap_or_else(|| search::greedy(c)))
+        .collect();
+    let mut small: Vec<usize> = (0..n)
+        .filter(|&i| components[i].jobs.len() <= EXACT_MAX_JOBS && needs_exact(&components[i], &states[i]))
+        .collect();
+    small.sort_by_key(|&i| (components[i].jobs.len(), i));
+    let exact = run_parallel(&small, n, options.threads, |i| {
+        if deadline.expired() {
+            None
+        } else {
+            exact::solve(&components[i], &states[i], deadline)
+        }
+    });
+    states
+        .into_iter()
+        .zip(exact)
+        .zip(components)
+        .map(|((state, exact), c)| finish(c, state, exact.flatten()))
         .collect()
 }
 
-/// The greedy plan, for a component whose worker died.
-fn fallback(c: &Component) -> Solved {
-    Solved {
-        choice: search::greedy(c).choice,
-        bound: c.trivial_bound(),
-    }
+/// Whether the exact solver can still improve or prove anything.
+fn needs_exact(c: &Component, state: &State) -> bool {
+    state.overflow > 0 || state.cost > c.trivial_bound() + 1e-9 * state.cost.abs().max(1.0)
 }
 
-/// Solves one component: greedy, annealing, descent, then the exact solver when small.
-fn solve_component(c: &Component, moves: u64, seed: u64, deadline: &dyn Deadline) -> Solved {
+/// Greedy, descent, annealing, descent.
+fn heuristic(c: &Component, moves: u64, seed: u64, deadline: &dyn Deadline) -> State {
     let mut rng = Rng::new(seed);
     let mut best = search::greedy(c);
     search::descend(c, &mut best, deadline);
@@ -190,20 +221,19 @@ fn solve_component(c: &Component, moves: u64, seed: u64, deadline: &dyn Deadline
             best = s;
         }
     }
-    let mut bound = c.trivial_bound();
-    if c.jobs.len() <= EXACT_MAX_JOBS && !deadline.expired() {
-        if let Some(result) = exact::solve(c, &best, deadline) {
-            if result.state.better_than(&best) {
-                best = result.state;
-            }
-            bound = bound.max(result.bound);
-        }
-    }
-    if best.overflow > 0 {
-        // The bound is on the cost at the minimal overflow; keep the trivial one
-        // unless the exact solver proved this overflow minimal.
-        bound = bound.min(best.cost);
-    }
+    best
+}
+
+/// The component's result: the better of heuristic and exact, with the best bound known.
+fn finish(c: &Component, heuristic: State, exact: Option<exact::Exact>) -> Solved {
+    let trivial = c.trivial_bound();
+    let (best, bound) = match exact {
+        Some(e) if e.state.better_than(&heuristic) => (e.state, e.bound),
+        Some(e) => (heuristic, e.bound),
+        None => (heuristic, trivial),
+    };
+    // The trivial bound holds at any overflow; a component already at it is optimal.
+    let bound = bound.max(trivial).min(best.cost);
     Solved {
         choice: best.choice,
         bound,
@@ -228,5 +258,8 @@ fn anneal_settings(c: &Component, moves: u64) -> Anneal {
         iterations: moves,
         t_start,
         t_end: t_start * 1e-3,
+        soft_penalty: None,
+        repair: 0.5,
+        swap: 0.3,
     }
 }

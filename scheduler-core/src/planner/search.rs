@@ -116,22 +116,61 @@ impl State {
         added
     }
 
-    /// The best start index for job `j` (taken out): least added overflow,
-    /// then least cost, then the earliest start.
-    pub fn best_start(&self, c: &Component, j: usize) -> (usize, u64) {
+    /// The overflow job `j` (taken out) would add at start index `i`,
+    /// counted only up to `limit` (the caller needs to know "at least `limit`").
+    pub fn added_overflow_up_to(&self, c: &Component, j: usize, i: usize, limit: u64) -> u64 {
         let job = &c.jobs[j];
-        let mut best = (0, u64::MAX, f64::INFINITY);
-        for i in 0..job.starts.len() {
-            // A start that costs more than the best cannot win unless it overflows less.
-            if best.1 == 0 && job.costs[i] >= best.2 {
-                continue;
+        let start = usize::from(job.starts[i]);
+        let mut added = 0;
+        for b in &job.bases {
+            for (lo, hi) in c.run_ranges(b, start, job.length) {
+                let occ = &self.occupancy[lo..hi];
+                let cap = &c.cell_capacity[lo..hi];
+                added += occ.iter().zip(cap).filter(|(o, k)| o >= k).count() as u64;
             }
-            let added = self.added_overflow(c, j, i);
-            if added < best.1 || (added == best.1 && job.costs[i] < best.2) {
-                best = (i, added, job.costs[i]);
+            if added >= limit {
+                return added;
             }
         }
-        (best.0, best.1)
+        added
+    }
+
+    /// True when a cell of job `j` (placed) holds more runs than its capacity.
+    pub fn overfull_cells(&self, c: &Component, j: usize) -> bool {
+        let job = &c.jobs[j];
+        let start = usize::from(job.starts[self.choice[j]]);
+        job.bases.iter().any(|b| {
+            c.run_ranges(b, start, job.length).any(|(lo, hi)| {
+                self.occupancy[lo..hi]
+                    .iter()
+                    .zip(&c.cell_capacity[lo..hi])
+                    .any(|(o, k)| o > k)
+            })
+        })
+    }
+
+    /// The best start index for job `j` (taken out): least added overflow,
+    /// then least cost, then the earliest start. Starts are tried cheapest
+    /// first, so the first one that adds no overflow is the answer.
+    pub fn best_start(&self, c: &Component, j: usize) -> (usize, u64) {
+        self.best_start_among(c, j, usize::MAX)
+    }
+
+    /// [`State::best_start`] among the `limit` cheapest starts only.
+    pub fn best_start_among(&self, c: &Component, j: usize, limit: usize) -> (usize, u64) {
+        let job = &c.jobs[j];
+        let mut best = (usize::from(job.by_cost[0]), u64::MAX);
+        for &i in job.by_cost.iter().take(limit) {
+            let i = usize::from(i);
+            let added = self.added_overflow_up_to(c, j, i, best.1);
+            if added < best.1 {
+                best = (i, added);
+                if added == 0 {
+                    break;
+                }
+            }
+        }
+        best
     }
 
     /// `penalty * overflow + cost`.
@@ -212,7 +251,17 @@ pub struct Anneal {
     pub t_start: f64,
     /// End temperature, in cost units.
     pub t_end: f64,
+    /// Cost of one unit of overflow during the walk (the best state is still
+    /// chosen lexicographically); `None` for the strict penalty.
+    pub soft_penalty: Option<f64>,
+    /// Probability of repairing the neighbours after a move that adds overflow.
+    pub repair: f64,
+    /// Probability that a move exchanges the starts of two neighbours.
+    pub swap: f64,
 }
+
+/// How many of its cheapest starts a repaired neighbour tries.
+const REPAIR_CANDIDATES: usize = 24;
 
 /// Simulated annealing from `s`; returns the best state seen.
 pub fn anneal(
@@ -225,11 +274,12 @@ pub fn anneal(
     let movable: Vec<usize> = (0..c.jobs.len())
         .filter(|&j| c.jobs[j].starts.len() > 1)
         .collect();
-    let mut best = s.clone();
     if movable.is_empty() || settings.iterations == 0 {
-        return best;
+        return s;
     }
-    let penalty = penalty(c);
+    // Only the choices of the best state are kept; its occupancy is rebuilt at the end.
+    let mut best = (s.overflow, s.cost, s.choice.clone());
+    let penalty = settings.soft_penalty.unwrap_or_else(|| penalty(c));
     let ratio = (settings.t_end / settings.t_start).ln();
     let mut temperature = settings.t_start;
     let mut scratch = Vec::new();
@@ -242,23 +292,50 @@ pub fn anneal(
             temperature = settings.t_start * (ratio * progress).exp();
         }
         let j = movable[rng.below(movable.len())];
-        let i = rng.below(c.jobs[j].starts.len());
-        if i == s.choice[j] {
-            continue;
-        }
         let before = s.value(penalty);
         let overflow_before = s.overflow;
         let old = s.choice[j];
-        s.remove(c, j);
-        s.insert(c, j, i);
+        // Metropolis: accept when the change is at most `threshold`. Drawn first,
+        // so a move whose own cost already exceeds it is refused without trying it.
+        let threshold = -temperature * rng.unit().ln();
         scratch.clear();
-        if s.overflow > overflow_before && rng.below(2) == 0 {
-            repair_neighbours(c, &mut s, j, &mut scratch);
+        if rng.unit() < settings.swap {
+            // Exchange start times with a neighbour, where both windows allow it.
+            let Some((k, i, ik)) = swap_partner(c, &s, j, rng) else {
+                continue;
+            };
+            let cost_change = c.jobs[j].costs[i] + c.jobs[k].costs[ik]
+                - c.jobs[j].costs[old]
+                - c.jobs[k].costs[s.choice[k]];
+            if overflow_before == 0 && cost_change > threshold {
+                continue;
+            }
+            scratch.push((k, s.choice[k]));
+            s.remove(c, j);
+            s.remove(c, k);
+            s.insert(c, j, i);
+            s.insert(c, k, ik);
+        } else {
+            let i = rng.below(c.jobs[j].starts.len());
+            if i == old {
+                continue;
+            }
+            // Repairs could pay back some of the cost; only a clearly bad move is skipped.
+            if overflow_before == 0 && c.jobs[j].costs[i] - c.jobs[j].costs[old] > 2.0 * threshold {
+                continue;
+            }
+            s.remove(c, j);
+            s.insert(c, j, i);
+            if s.overflow > overflow_before && rng.unit() < settings.repair {
+                repair_neighbours(c, &mut s, j, &mut scratch);
+            }
         }
         let delta = s.value(penalty) - before;
-        if delta <= 0.0 || rng.unit() < (-delta / temperature).exp() {
-            if s.better_than(&best) {
-                best = s.clone();
+        if delta <= threshold {
+            if s.overflow < best.0 || (s.overflow == best.0 && s.cost < best.1 - 1e-9) {
+                best.0 = s.overflow;
+                best.1 = s.cost;
+                best.2.copy_from_slice(&s.choice);
             }
         } else {
             // Undo: the repaired neighbours first (last moved first), then j.
@@ -270,7 +347,26 @@ pub fn anneal(
             s.insert(c, j, old);
         }
     }
-    best
+    State::from_choices(c, &best.2)
+}
+
+/// A neighbour `k` of `j` and the start indices `(for j, for k)` that exchange their start times.
+fn swap_partner(c: &Component, s: &State, j: usize, rng: &mut Rng) -> Option<(usize, usize, usize)> {
+    let neighbours = &c.neighbours[j];
+    if neighbours.is_empty() {
+        return None;
+    }
+    let k = neighbours[rng.below(neighbours.len())] as usize;
+    let (sj, sk) = (
+        c.jobs[j].starts[s.choice[j]],
+        c.jobs[k].starts[s.choice[k]],
+    );
+    if sj == sk || c.jobs[k].starts.len() < 2 {
+        return None;
+    }
+    let i = c.jobs[j].starts.binary_search(&sk).ok()?;
+    let ik = c.jobs[k].starts.binary_search(&sj).ok()?;
+    Some((k, i, ik))
 }
 
 /// After moving `j`, moves each neighbour that now overflows to its best start.
@@ -278,17 +374,13 @@ pub fn anneal(
 fn repair_neighbours(c: &Component, s: &mut State, j: usize, moved: &mut Vec<(usize, usize)>) {
     for &k in &c.neighbours[j] {
         let k = k as usize;
-        if c.jobs[k].starts.len() < 2 {
+        if c.jobs[k].starts.len() < 2 || !s.overfull_cells(c, k) {
             continue;
         }
         let prev = s.choice[k];
         s.remove(c, k);
         let here = s.added_overflow(c, k, prev);
-        if here == 0 {
-            s.insert(c, k, prev);
-            continue;
-        }
-        let (i, added) = s.best_start(c, k);
+        let (i, added) = s.best_start_among(c, k, REPAIR_CANDIDATES);
         let i = if added < here { i } else { prev };
         s.insert(c, k, i);
         if i != prev {
