@@ -118,6 +118,11 @@ fn text_shows_storm_times_per_host_and_the_worst_night() {
     let rows: Vec<&str> = text.lines().filter(|l| l.contains('|')).collect();
     assert_eq!(rows.len(), 3, "{text}");
     assert!(rows.iter().all(|r| !r.contains('#')), "{text}");
+    // A plan is compared with the current starts on the same nights.
+    let fleet = text.lines().find(|l| l.starts_with("Fleet: ")).unwrap();
+    assert!(fleet.starts_with("Fleet: 0.0 storm minutes per night"), "{fleet}");
+    let current = text.lines().find(|l| l.starts_with("Current starts")).unwrap();
+    assert!(!current.contains(": 0.0 storm minutes"), "{current}");
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub struct SimulateArgs {
     /// A host is busy when its load is at least this (0 to 1); backup I/O
     /// during busy load counts as storm.
     #[arg(long, value_name = "LOAD", default_value_t = Options::default().busy_threshold)]
-    pub busy: f64,
+    pub busy_threshold: f64,
     /// When each simulated night starts (HH:MM UTC); by default the middle of
     /// the longest stretch of the day in which no backup runs.
     #[arg(long, value_name = "HH:MM", value_parser = parse_time_of_day)]
@@ -52,22 +52,44 @@ pub struct SimulateArgs {
 
 /// Runs `schedctl simulate`.
 pub fn run(args: &SimulateArgs) -> CommandResult {
-    let options = Options {
+    let mut options = Options {
         nights: args.nights,
         seed: args.seed,
         spread: args.spread,
-        busy_threshold: args.busy,
+        busy_threshold: args.busy_threshold,
         night_start: args.night_start,
     };
     options.validate().map_err(bad_input)?;
     let fleet = read_fleet(args)?;
-    let (schedule, label) = read_schedule(args, &fleet)?;
+    let plan = read_plan(args, &fleet)?;
+    let schedule = plan.unwrap_or_else(|| fleet.current_schedule());
+    // Fix the nights' start so that the comparison below uses the same nights.
+    options.night_start = Some(
+        args.night_start
+            .unwrap_or_else(|| schedule.quiet_minute(fleet.durations())),
+    );
     let report = fleet.simulate(&schedule, &options).map_err(bad_input)?;
     match args.format {
         Format::Json => output::print_json(&report)?,
-        Format::Text => output::print_text(&render_text(&report, &label))?,
+        Format::Text => {
+            let mut text = render_text(&report, &schedule_label(args));
+            if args.plan.is_some() {
+                let current = fleet
+                    .simulate(&fleet.current_schedule(), &options)
+                    .context("cannot simulate the current starts for comparison")?;
+                text.push_str(&comparison_line(&current));
+            }
+            output::print_text(&text)?;
+        }
     }
     Ok(())
+}
+
+fn schedule_label(args: &SimulateArgs) -> String {
+    match &args.plan {
+        Some(path) => format!("the plan {}", path.display()),
+        None => "the current starts".to_owned(),
+    }
 }
 
 fn read_fleet(args: &SimulateArgs) -> Result<Fleet, crate::exit::CommandError> {
@@ -79,13 +101,13 @@ fn read_fleet(args: &SimulateArgs) -> Result<Fleet, crate::exit::CommandError> {
         .map_err(bad_input)
 }
 
-/// The schedule to replay and how to name it.
-fn read_schedule(
+/// The plan's schedule, when `--plan` is given.
+fn read_plan(
     args: &SimulateArgs,
     fleet: &Fleet,
-) -> Result<(Schedule, String), crate::exit::CommandError> {
+) -> Result<Option<Schedule>, crate::exit::CommandError> {
     let Some(path) = &args.plan else {
-        return Ok((fleet.current_schedule(), "the current starts".to_owned()));
+        return Ok(None);
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the plan {}", path.display()))
@@ -100,14 +122,19 @@ fn read_schedule(
             )
         })
         .map_err(bad_input)?;
-    Ok((schedule, format!("the plan {}", path.display())))
+    Ok(Some(schedule))
 }
 
 /// The whole text report: settings, hosts, resources, jobs, worst night, fleet.
 fn render_text(report: &Report, label: &str) -> String {
     let mut out = format!(
-        "Replayed {} night(s) under {label}, each from {} UTC, the first on a Monday: seed {}, duration spread {}, busy from load {}.\n\n",
+        "Replayed {} night(s) under {label}, each from {} UTC, the first on a Monday: seed {}, duration spread {}, busy from load {}.\n",
         report.nights, report.night_start, report.seed, report.spread, report.busy_threshold
+    );
+    let _ = writeln!(
+        out,
+        "Storm: backup I/O on a host while its load is at least {}; weighted by impact x sensitivity x load.\n",
+        report.busy_threshold
     );
     out.push_str(&hosts_table(report));
     if !report.resources.is_empty() {
@@ -284,6 +311,21 @@ fn fleet_line(report: &Report) -> String {
         report.nights,
         f.nights_with_overlap,
         report.nights
+    )
+}
+
+/// The current starts' fleet figures, to compare a plan with.
+fn comparison_line(current: &Report) -> String {
+    let f = &current.fleet;
+    format!(
+        "Current starts on the same nights and draws: {:.1} storm minutes per night (weighted {:.2}, exposure {:.2}); storm on {} of {} nights; shared resources over capacity on {} of {} nights.\n",
+        f.storm_minutes_mean,
+        f.storm_weighted_mean,
+        f.exposure_mean,
+        f.nights_with_storm,
+        current.nights,
+        f.nights_with_overlap,
+        current.nights
     )
 }
 

@@ -176,7 +176,8 @@ fn solve_all(
     order.sort_by_key(|&i| (std::cmp::Reverse(components[i].jobs.len()), i));
     let heuristic = run_parallel(&order, n, options.threads, |i| {
         let c = &components[i];
-        let seed = options.seed ^ (c.jobs[0].model_index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let seed =
+            options.seed ^ (c.jobs[0].model_index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
         heuristic(c, budgets[i], seed, deadline)
     });
     let states: Vec<State> = heuristic
@@ -185,7 +186,9 @@ fn solve_all(
         .map(|(s, c)| s.unwrap_or_else(|| search::greedy(c)))
         .collect();
     let mut small: Vec<usize> = (0..n)
-        .filter(|&i| components[i].jobs.len() <= EXACT_MAX_JOBS && needs_exact(&components[i], &states[i]))
+        .filter(|&i| {
+            components[i].jobs.len() <= EXACT_MAX_JOBS && needs_exact(&components[i], &states[i])
+        })
         .collect();
     small.sort_by_key(|&i| (components[i].jobs.len(), i));
     let exact = run_parallel(&small, n, options.threads, |i| {

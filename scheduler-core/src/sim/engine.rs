@@ -205,12 +205,12 @@ impl<'a> Replay<'a> {
             self.release(minute);
             self.admit(minute);
             if self.active.is_empty() {
+                // Nothing holds a lock, so admit() started every waiting run:
+                // nothing waits, and the next release is in the future.
+                debug_assert!(self.waiting.is_empty());
                 match self.outcome.runs.get(self.next) {
-                    // Nothing runs or waits: jump to the next release.
-                    Some(run) if self.waiting.is_empty() => minute = run.scheduled,
-                    Some(_) => minute += 1,
-                    None if self.waiting.is_empty() => return,
-                    None => minute += 1,
+                    Some(run) => minute = run.scheduled,
+                    None => return,
                 }
                 continue;
             }

@@ -53,42 +53,6 @@ impl Schedule {
         }
     }
 
-    /// Starts given as slots of the day, one per job in model order (what the
-    /// planner chooses).
-    pub fn from_slots(model: &Model, slots: &[usize]) -> Result<Schedule, SimError> {
-        let mut problems = Vec::new();
-        if slots.len() != model.jobs.len() {
-            problems.push(Problem {
-                path: "starts".to_owned(),
-                message: format!(
-                    "{} starts for {} jobs, expected one per job",
-                    slots.len(),
-                    model.jobs.len()
-                ),
-            });
-        }
-        if let Some((i, s)) = slots
-            .iter()
-            .enumerate()
-            .find(|(_, &s)| s >= model.slots_per_day)
-        {
-            problems.push(Problem {
-                path: format!("starts[{i}]"),
-                message: format!(
-                    "slot {s} is not a slot of the day, expected 0 to {}",
-                    model.slots_per_day - 1
-                ),
-            });
-        }
-        if !problems.is_empty() {
-            return Err(SimError::Plan(problems));
-        }
-        let slot = model.slot_minutes;
-        Ok(Schedule {
-            starts: slots.iter().map(|&s| slot_minute(s, slot)).collect(),
-        })
-    }
-
     /// The starts of a plan value.
     pub fn from_plan(model: &Model, plan: &Plan) -> Result<Schedule, SimError> {
         Schedule::from_assignments(
