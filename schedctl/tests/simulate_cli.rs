@@ -120,8 +120,14 @@ fn text_shows_storm_times_per_host_and_the_worst_night() {
     assert!(rows.iter().all(|r| !r.contains('#')), "{text}");
     // A plan is compared with the current starts on the same nights.
     let fleet = text.lines().find(|l| l.starts_with("Fleet: ")).unwrap();
-    assert!(fleet.starts_with("Fleet: 0.0 storm minutes per night"), "{fleet}");
-    let current = text.lines().find(|l| l.starts_with("Current starts")).unwrap();
+    assert!(
+        fleet.starts_with("Fleet: 0.0 storm minutes per night"),
+        "{fleet}"
+    );
+    let current = text
+        .lines()
+        .find(|l| l.starts_with("Current starts"))
+        .unwrap();
     assert!(!current.contains(": 0.0 storm minutes"), "{current}");
 }
 

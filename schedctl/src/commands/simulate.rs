@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use scheduler_core::sim::{Fleet, Options, Report, Schedule, StormCell, Timeline};
+use scheduler_core::sim::{
+    Fleet, Options, Report, Schedule, StormCell, Timeline, CELL_BACKUP, CELL_BUSY, CELL_STORM,
+};
 
 use crate::exit::{bad_input, CommandResult};
 use crate::output::{self, Format};
@@ -252,7 +254,7 @@ fn timeline(t: &Timeline) -> String {
         return "  (no backup ran that night)\n".to_owned();
     }
     let mut rows: Vec<_> = t.rows.iter().collect();
-    rows.sort_by_key(|r| !r.cells.contains('#'));
+    rows.sort_by_key(|r| !r.cells.contains(CELL_STORM));
     let width = rows
         .iter()
         .map(|r| r.host.chars().count())
@@ -280,7 +282,7 @@ fn timeline(t: &Timeline) -> String {
     }
     let _ = writeln!(
         out,
-        "  ({} minutes per cell: # backup during busy load, = backup, . busy load)",
+        "  ({} minutes per cell: {CELL_STORM} backup during busy load, {CELL_BACKUP} backup, {CELL_BUSY} busy load)",
         t.cell_minutes
     );
     out

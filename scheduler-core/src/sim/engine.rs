@@ -9,7 +9,7 @@
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
-use super::{Fleet, Options, Schedule, CELL_MINUTES};
+use super::{Fleet, Options, Schedule, CELL_MINUTES, MAX_WORK_MINUTES};
 use crate::snapshot::Model;
 
 /// Minutes in a day.
@@ -121,8 +121,8 @@ fn draw_runs(fleet: &Fleet, schedule: &Schedule, options: &Options, night_start:
 }
 
 /// `median * exp(spread * Z)`, `Z` standard normal from two uniforms
-/// (Box–Muller). Always draws both uniforms so every run uses the same
-/// amount of the stream.
+/// (Box–Muller), at most [`MAX_WORK_MINUTES`]. Always draws both uniforms
+/// so every run uses the same amount of the stream.
 fn draw_work(rng: &mut ChaCha8Rng, median: f64, spread: f64) -> f64 {
     let u1: f64 = 1.0 - rng.random::<f64>(); // (0, 1]: ln stays finite
     let u2: f64 = rng.random::<f64>();
@@ -130,7 +130,7 @@ fn draw_work(rng: &mut ChaCha8Rng, median: f64, spread: f64) -> f64 {
         return median;
     }
     let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-    median * (spread * z).exp()
+    (median * (spread * z).exp()).min(MAX_WORK_MINUTES)
 }
 
 /// The state of a replay in progress.

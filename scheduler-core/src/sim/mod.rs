@@ -24,7 +24,8 @@
 //! * **Durations.** Each run needs `W` work minutes, drawn from a log-normal
 //!   with median `duration_minutes` and shape `sigma = spread`
 //!   (`W = duration * exp(spread * Z)`, `Z` standard normal by Box–Muller).
-//!   `spread = 0` gives exactly `duration_minutes`. Draws are made night by
+//!   `spread = 0` gives exactly `duration_minutes`; a draw is cut at
+//!   [`MAX_WORK_MINUTES`]. Draws are made night by
 //!   night, job by job in snapshot order, from a ChaCha8 generator seeded
 //!   with `seed`: the same seed gives the same report, and two schedules of
 //!   the same snapshot see the same draws (a paired comparison). The guard
@@ -81,16 +82,20 @@ use crate::snapshot::{Model, Problem, Snapshot, SnapshotError};
 
 pub use report::{
     FleetSummary, HostReport, JobReport, NightReport, Report, ResourceReport, StormCell, Timeline,
-    TimelineRow, WorstNight,
+    TimelineRow, WorstNight, CELL_BACKUP, CELL_BUSY, CELL_IDLE, CELL_STORM,
 };
 pub use schedule::Schedule;
 
 /// The most nights one simulation replays (a year).
 pub const MAX_NIGHTS: u32 = 366;
 
-/// The largest duration spread accepted (`exp(4 * 3)` is already a run
-/// 160 000 times its median).
-pub const MAX_SPREAD: f64 = 4.0;
+/// The largest duration spread accepted: with sigma 1, one run in twenty
+/// already takes over 5 times its median (or under a fifth of it).
+pub const MAX_SPREAD: f64 = 1.0;
+
+/// The most work minutes one run draws (a week): the far tail of the
+/// log-normal is cut there so that a replay always ends soon.
+pub const MAX_WORK_MINUTES: f64 = 7.0 * 1440.0;
 
 /// Minutes per cell of the time-of-day storm cells and of the timeline.
 pub const CELL_MINUTES: u32 = 5;

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::engine::{Outcome, Run, CELLS_PER_DAY, DAY_MINUTES};
 use super::{Fleet, Options, Schedule, CELL_MINUTES};
+use crate::snapshot::Model;
 
 /// Weekday names, 0 = Monday.
 const WEEKDAYS: [&str; 7] = [
@@ -260,6 +261,7 @@ pub(super) fn build(
     }
 }
 
+/// `HH:MM` of a minute (of any day).
 fn time_of_day(minute: u64) -> String {
     let m = minute % DAY_MINUTES;
     format!("{:02}:{:02}", m / 60, m % 60)
@@ -310,6 +312,7 @@ fn worst_night(nights: &[NightReport]) -> usize {
     worst
 }
 
+/// Fleet-wide means over the nights.
 fn fleet_summary(fleet: &Fleet, outcome: &Outcome, nights: &[NightReport]) -> FleetSummary {
     let n = nights.len().max(1) as f64;
     let resources = fleet.model().resources.len();
@@ -331,6 +334,7 @@ fn fleet_summary(fleet: &Fleet, outcome: &Outcome, nights: &[NightReport]) -> Fl
     }
 }
 
+/// One report per host, in model order.
 fn hosts(fleet: &Fleet, outcome: &Outcome) -> Vec<HostReport> {
     let n = outcome.nights;
     let waited = nights_with_wait(fleet, outcome);
@@ -373,6 +377,7 @@ fn nights_with_wait(fleet: &Fleet, outcome: &Outcome) -> Vec<bool> {
     waited
 }
 
+/// The host's time-of-day cells with storm, as means per night.
 fn storm_times(outcome: &Outcome, host: usize) -> Vec<StormCell> {
     let cells = &outcome.storm_cells[host * CELLS_PER_DAY..(host + 1) * CELLS_PER_DAY];
     cells
@@ -386,6 +391,7 @@ fn storm_times(outcome: &Outcome, host: usize) -> Vec<StormCell> {
         .collect()
 }
 
+/// One report per explicit shared resource (host locks left out: they queue, never overflow).
 fn resources(fleet: &Fleet, outcome: &Outcome) -> Vec<ResourceReport> {
     let model = fleet.model();
     let n = outcome.nights;
@@ -408,6 +414,7 @@ fn resources(fleet: &Fleet, outcome: &Outcome) -> Vec<ResourceReport> {
         .collect()
 }
 
+/// One report per job, from its runs.
 fn jobs(fleet: &Fleet, schedule: &Schedule, outcome: &Outcome) -> Vec<JobReport> {
     let model = fleet.model();
     let mut runs_of: Vec<Vec<&Run>> = vec![Vec::new(); model.jobs.len()];
@@ -494,16 +501,16 @@ fn timeline(fleet: &Fleet, outcome: &Outcome, options: &Options, night: usize) -
     let from = first - first % 60;
     let to = (last.div_ceil(60) * 60).clamp(from + 60, from + DAY_MINUTES);
     let model = fleet.model();
+    let disturbing = runs_disturbing_each_host(fleet, outcome, from, to);
     let rows = model
         .hosts
         .iter()
+        .zip(&disturbing)
         .enumerate()
-        .filter_map(|(h, host)| {
-            let cells = host_cells(fleet, outcome, options, h, from, to)?;
-            Some(TimelineRow {
-                host: host.name.clone(),
-                cells,
-            })
+        .filter(|(_, (_, runs))| !runs.is_empty())
+        .map(|(h, (host, runs))| TimelineRow {
+            host: host.name.clone(),
+            cells: host_cells(model, options.busy_threshold, h, runs, from, to),
         })
         .collect();
     Timeline {
@@ -513,40 +520,47 @@ fn timeline(fleet: &Fleet, outcome: &Outcome, options: &Options, night: usize) -
     }
 }
 
-/// One host's cells over `[from, to)`, or `None` when no backup disturbs it then.
-fn host_cells(
+/// Per host, the runs active at some time in `[from, to)` that disturb it.
+fn runs_disturbing_each_host<'a>(
     fleet: &Fleet,
-    outcome: &Outcome,
-    options: &Options,
-    host: usize,
+    outcome: &'a Outcome,
     from: u64,
     to: u64,
-) -> Option<String> {
+) -> Vec<Vec<&'a Run>> {
     let model = fleet.model();
-    let disturbing: Vec<&Run> = outcome
+    let mut per_host: Vec<Vec<&Run>> = vec![Vec::new(); model.hosts.len()];
+    let overlapping = outcome
         .runs
         .iter()
-        .filter(|r| r.began.is_some_and(|b| b < to) && r.ended > from as f64)
-        .filter(|r| {
-            model.jobs[r.job]
-                .impacts
-                .iter()
-                .any(|&(h, w)| h == host && w > 0.0)
-        })
-        .collect();
-    if disturbing.is_empty() {
-        return None;
+        .filter(|r| r.began.is_some_and(|b| b < to) && r.ended > from as f64);
+    for run in overlapping {
+        for &(h, weight) in &model.jobs[run.job].impacts {
+            if weight > 0.0 {
+                per_host[h].push(run);
+            }
+        }
     }
+    per_host
+}
+
+/// One host's cells over `[from, to)`, given the runs that disturb it.
+fn host_cells(
+    model: &Model,
+    busy_threshold: f64,
+    host: usize,
+    disturbing: &[&Run],
+    from: u64,
+    to: u64,
+) -> String {
     let slot = u64::from(model.slot_minutes);
     let week = model.slots_per_week as u64;
     let cell = u64::from(CELL_MINUTES);
-    let cells = (from..to)
+    (from..to)
         .step_by(cell as usize)
         .map(|start| {
             let (mut backup, mut busy, mut storm) = (false, false, false);
             for m in start..(start + cell).min(to) {
-                let b =
-                    model.host_load(host, ((m / slot) % week) as usize) >= options.busy_threshold;
+                let b = model.host_load(host, ((m / slot) % week) as usize) >= busy_threshold;
                 let a = disturbing.iter().any(|r| r.active_in(m));
                 backup |= a;
                 busy |= b;
@@ -559,6 +573,5 @@ fn host_cells(
                 _ => CELL_IDLE,
             }
         })
-        .collect();
-    Some(cells)
+        .collect()
 }
