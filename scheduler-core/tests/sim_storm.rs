@@ -494,3 +494,94 @@ fn every_public_instance_simulates() {
         );
     }
 }
+
+mod properties {
+    //! Invariants of any replay of small random fleets.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A random fleet: 3 hosts with random daily loads, 2 resources, and
+    /// `jobs` (host, start in 5-minute slots, minutes, resource mask, days mask).
+    fn fleet_of(loads: &[Vec<f64>], caps: (u32, u32), jobs: &[(usize, u32, u32, u8, u8)]) -> Fleet {
+        let hosts: Vec<String> = loads
+            .iter()
+            .enumerate()
+            .map(|(h, load)| {
+                let cells: Vec<String> = (0..288).map(|t| load[t / 12].to_string()).collect();
+                format!(r#"{{ "name": "h{h}", "load": [{}] }}"#, cells.join(","))
+            })
+            .collect();
+        let jobs: Vec<String> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, &(host, slot, minutes, mask, days))| {
+                let resources: Vec<&str> = [(1, "\"r0\""), (2, "\"r1\"")]
+                    .iter()
+                    .filter(|(bit, _)| mask & bit != 0)
+                    .map(|(_, name)| *name)
+                    .collect();
+                let days: Vec<String> = (0..7).filter(|d| days & (1 << d) != 0).map(|d: u8| d.to_string()).collect();
+                let start = format!("{:02}:{:02}", slot * 5 / 60, slot * 5 % 60);
+                format!(
+                    r#"{{ "id": "j{i}", "host": "h{host}", "current_start": "{start}", "duration_minutes": {minutes}, "resources": [{}], "days": [{}] }}"#,
+                    resources.join(","),
+                    days.join(",")
+                )
+            })
+            .collect();
+        tiny(
+            &format!(
+                r#"{{ "name": "r0", "capacity": {} }}, {{ "name": "r1", "capacity": {} }}"#,
+                caps.0, caps.1
+            ),
+            &hosts.join(","),
+            &jobs.join(","),
+        )
+    }
+
+    fn arb_job() -> impl Strategy<Value = (usize, u32, u32, u8, u8)> {
+        (0..3usize, 0..288u32, 1..180u32, 0..4u8, 1..128u8)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn replays_keep_their_invariants(
+            loads in prop::collection::vec(prop::collection::vec(0.0..=1.0f64, 24), 3),
+            caps in (0..3u32, 1..3u32),
+            jobs in prop::collection::vec(arb_job(), 1..7),
+            nights in 1..10u32,
+            seed in any::<u64>(),
+        ) {
+            let fleet = fleet_of(&loads, caps, &jobs);
+            let options = Options { nights, seed, spread: 0.0, ..Options::default() };
+            let report = simulate(&fleet, &options);
+            prop_assert_eq!(&report, &simulate(&fleet, &options));
+            let overlapped = report.resources.iter().any(|r| r.max_active > r.capacity);
+            for r in &report.resources {
+                prop_assert!((0.0..=1.0).contains(&r.overlap_probability));
+                prop_assert_eq!(r.overlap_probability > 0.0, r.max_active > r.capacity);
+            }
+            for j in &report.jobs {
+                if j.runs == 0 {
+                    continue;
+                }
+                // Sharing only ever slows a run down; without overflow it is exact.
+                prop_assert!(j.real_minutes_mean >= j.duration_minutes - 1e-9);
+                if !overlapped {
+                    prop_assert!((j.real_minutes_max - j.duration_minutes).abs() < 1e-9);
+                }
+            }
+            for h in &report.hosts {
+                let by_night: u32 = h.storm_minutes_by_night.iter().sum();
+                let by_time: f64 = h.storm_times.iter().map(|c| c.storm_minutes_mean).sum();
+                prop_assert!((by_time * f64::from(nights) - f64::from(by_night)).abs() < 1e-6);
+                prop_assert!(h.exposure_mean + 1e-9 >= h.storm_weighted_mean);
+                prop_assert!(h.storm_weighted_by_night.iter().all(|&w| w >= 0.0));
+            }
+            let most = report.by_night.iter().map(|n| n.storm_weighted).fold(0.0, f64::max);
+            prop_assert_eq!(report.worst_night.night.storm_weighted, most);
+        }
+    }
+}
