@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use scheduler_core::sim::{
-    Fleet, Options, Report, Schedule, StormCell, Timeline, CELL_BACKUP, CELL_BUSY, CELL_STORM,
+    Fleet, Options, Report, Schedule, SimError, StormCell, Timeline, CELL_BACKUP, CELL_BUSY,
+    CELL_STORM,
 };
 
 use crate::exit::{bad_input, CommandResult};
@@ -114,16 +115,18 @@ fn read_plan(
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the plan {}", path.display()))
         .map_err(bad_input)?;
-    let schedule = Schedule::from_plan_json(fleet.model(), &text)
-        .with_context(|| {
-            format!(
+    let schedule = Schedule::from_plan_json(fleet.model(), &text).map_err(|e| {
+        let context = match e {
+            SimError::PlanJson { .. } => format!("cannot read the plan {}", path.display()),
+            _ => format!(
                 "the plan {} does not match the snapshot {}: make the plan from this snapshot (schedctl plan --snapshot {} --format json)",
                 path.display(),
                 args.snapshot.display(),
                 args.snapshot.display()
-            )
-        })
-        .map_err(bad_input)?;
+            ),
+        };
+        bad_input(anyhow::Error::new(e).context(context))
+    })?;
     Ok(Some(schedule))
 }
 
