@@ -204,7 +204,13 @@ fn bad_files_and_options_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("plan.json");
     std::fs::write(&plan, "{ \"assignments\": [ }").unwrap();
-    let out = schedctl(&["simulate", "--snapshot", &snapshot, "--plan", plan.to_str().unwrap()]);
+    let out = schedctl(&[
+        "simulate",
+        "--snapshot",
+        &snapshot,
+        "--plan",
+        plan.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("at line 1, column 20"), "{stderr}");

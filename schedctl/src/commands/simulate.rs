@@ -12,7 +12,7 @@ use scheduler_core::sim::{
     CELL_STORM,
 };
 
-use crate::exit::{bad_input, CommandResult};
+use crate::exit::{bad_input, CommandError, CommandResult};
 use crate::output::{self, Format};
 
 /// Timeline rows shown in text; the JSON has them all.
@@ -95,7 +95,7 @@ fn schedule_label(args: &SimulateArgs) -> String {
     }
 }
 
-fn read_fleet(args: &SimulateArgs) -> Result<Fleet, crate::exit::CommandError> {
+fn read_fleet(args: &SimulateArgs) -> Result<Fleet, CommandError> {
     let text = std::fs::read_to_string(&args.snapshot)
         .with_context(|| format!("cannot read the snapshot {}", args.snapshot.display()))
         .map_err(bad_input)?;
@@ -105,10 +105,7 @@ fn read_fleet(args: &SimulateArgs) -> Result<Fleet, crate::exit::CommandError> {
 }
 
 /// The plan's schedule, when `--plan` is given.
-fn read_plan(
-    args: &SimulateArgs,
-    fleet: &Fleet,
-) -> Result<Option<Schedule>, crate::exit::CommandError> {
+fn read_plan(args: &SimulateArgs, fleet: &Fleet) -> Result<Option<Schedule>, CommandError> {
     let Some(path) = &args.plan else {
         return Ok(None);
     };

@@ -25,10 +25,10 @@
 //!   with median `duration_minutes` and shape `sigma = spread`
 //!   (`W = duration * exp(spread * Z)`, `Z` standard normal by Box–Muller).
 //!   `spread = 0` gives exactly `duration_minutes`; a draw is cut at
-//!   [`MAX_WORK_MINUTES`]. Draws are made night by
-//!   night, job by job in snapshot order, from a ChaCha8 generator seeded
-//!   with `seed`: the same seed gives the same report, and two schedules of
-//!   the same snapshot see the same draws (a paired comparison). The guard
+//!   [`MAX_WORK_MINUTES`]. Draws are made day by day, job by job in
+//!   snapshot order, from a ChaCha8 generator seeded with `seed`: the same
+//!   seed gives the same report, and two schedules of the same snapshot see
+//!   the same draw for a job's run of a day (a paired comparison). The guard
 //!   is planning slack only; it is not simulated time.
 //! * **Shared resources slow runs down.** In each minute, a run progresses
 //!   `min over its resources r of min(1, capacity(r) / k(r))` work minutes,
@@ -47,7 +47,9 @@
 //!   run, `x = sum of impacts(j)[h] * sensitivity(h) * load_h(m)` over the
 //!   active runs. The minute is a **storm minute** of `h` when
 //!   `load_h(m) >= busy_threshold` (the host is in its busy hours: backup I/O
-//!   on top of the host's own heavy I/O); the **weighted storm** adds `x`
+//!   on top of the host's own heavy I/O; the default 0.5 separates, in the
+//!   origin's snapshot, Pihanga's nightly work at 0.85 from quiet hours at
+//!   0.1–0.45); the **weighted storm** adds `x`
 //!   over storm minutes. **Exposure** adds `x` over every minute, busy or not:
 //!   the minute-level counterpart of the planner's load cost. The minutes of
 //!   `h` count for the night of the oldest active run disturbing it.
