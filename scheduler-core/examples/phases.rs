@@ -14,19 +14,6 @@ fn main() {
     eprintln!("components {:?} ({})", t.elapsed(), comps.len());
     let t = Instant::now();
     let tl: f64 = args.get(2).map(|s| s.parse().unwrap()).unwrap_or(2.0);
-    let p = plan(
-        &model,
-        &Options {
-            seed: 0,
-            time_limit_secs: tl,
-            threads: 2,
-        },
-        &NoDeadline,
-    );
-    eprintln!(
-        "plan {:?} obj {} ov {}",
-        t.elapsed(),
-        p.objective,
-        p.overflow
-    );
+    let p = plan(&model, &Options { seed: 0, time_limit_secs: tl, threads: 2 }, &NoDeadline);
+    eprintln!("plan {:?} obj {} ov {}", t.elapsed(), p.objective, p.overflow);
 }

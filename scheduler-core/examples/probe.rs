@@ -19,46 +19,22 @@ fn main() {
         let mut g = search::greedy(c);
         search::descend(c, &mut g, &NoDeadline);
         let t0 = Instant::now();
-        let spreads: Vec<f64> = c
-            .jobs
-            .iter()
-            .map(|j| {
-                j.costs.iter().cloned().fold(f64::MIN, f64::max)
-                    - j.costs.iter().cloned().fold(f64::MAX, f64::min)
-            })
-            .collect();
+        let spreads: Vec<f64> = c.jobs.iter().map(|j| j.costs.iter().cloned().fold(f64::MIN, f64::max) - j.costs.iter().cloned().fold(f64::MAX, f64::min)).collect();
         let mean = spreads.iter().sum::<f64>() / spreads.len() as f64;
         let t_start = tfac * mean;
-        let soft: f64 = std::env::var("SOFT")
-            .map(|v| v.parse().unwrap())
-            .unwrap_or(0.0);
-        let repair: f64 = std::env::var("REPAIR")
-            .map(|v| v.parse().unwrap())
-            .unwrap_or(0.5);
-        let settings = search::Anneal {
-            iterations: moves * c.jobs.len() as u64,
-            t_start,
-            t_end: t_start * 1e-3,
-            soft_penalty: if soft > 0.0 { Some(soft * mean) } else { None },
-            repair,
-            swap: std::env::var("SWAP")
-                .map(|v| v.parse().unwrap())
-                .unwrap_or(0.3),
-        };
+        let soft: f64 = std::env::var("SOFT").map(|v| v.parse().unwrap()).unwrap_or(0.0);
+        let repair: f64 = std::env::var("REPAIR").map(|v| v.parse().unwrap()).unwrap_or(0.5);
+        let settings = search::Anneal { iterations: moves * c.jobs.len() as u64, t_start, t_end: t_start * 1e-3, soft_penalty: if soft > 0.0 { Some(soft * mean) } else { None }, repair, swap: std::env::var("SWAP").map(|v| v.parse().unwrap()).unwrap_or(0.3) };
         let mut s = search::anneal(c, g.clone(), settings, &mut rng, &NoDeadline);
         let ta0 = t0.elapsed();
         search::descend(c, &mut s, &NoDeadline);
         let ta = t0.elapsed();
         eprint!("anneal {:?} ", ta0);
         let t1 = Instant::now();
-        if std::env::var("NOEXACT").is_ok() {
-            continue;
-        }
+        if std::env::var("NOEXACT").is_ok() { continue; }
         let e = exact::solve(c, &s, &NoDeadline).unwrap();
         println!("jobs {:3} greedy {:.3}/{} sa {:.3}/{} ({:?}) exact {:.3}/{} proven {} ({:?}) mean spread {:.2}", c.jobs.len(), g.cost, g.overflow, s.cost, s.overflow, ta, e.state.cost, e.state.overflow, e.proven, t1.elapsed(), mean);
-        tg += g.cost;
-        ts += s.cost;
-        te += e.state.cost;
+        tg += g.cost; ts += s.cost; te += e.state.cost;
     }
     println!("greedy {:.4} sa {:.4}", tg / te, ts / te);
 }

@@ -130,10 +130,63 @@ pub fn tight_resources(model: &Model) -> Vec<bool> {
 pub fn components(model: &Model) -> Vec<Component> {
     let tight = tight_resources(model);
     let groups = group_jobs(model, &tight);
+    let loads = LoadSums::new(model);
     groups
         .into_iter()
-        .map(|jobs| build_component(model, &tight, &jobs))
+        .map(|jobs| build_component(model, &tight, &loads, &jobs))
         .collect()
+}
+
+/// Running sums of every host's load over two weeks, so that the load of a
+/// run is one subtraction (the search's costs; plans are scored by [`Model::score`]).
+struct LoadSums {
+    /// Per host: `sums[t] = load(0) + ... + load(t - 1)`, for `t` in `0 ..= 2 * week`.
+    sums: Vec<Vec<f64>>,
+}
+
+impl LoadSums {
+    fn new(model: &Model) -> Self {
+        let week = model.slots_per_week;
+        let sums = (0..model.hosts.len())
+            .map(|h| {
+                let mut acc = 0.0;
+                let mut sums = Vec::with_capacity(2 * week + 1);
+                sums.push(0.0);
+                for t in 0..2 * week {
+                    acc += model.host_load(h, t % week);
+                    sums.push(acc);
+                }
+                sums
+            })
+            .collect();
+        LoadSums { sums }
+    }
+
+    /// `start_cost` of the model, from the running sums.
+    fn start_cost(&self, model: &Model, job: usize, start: usize) -> f64 {
+        let j = &model.jobs[job];
+        let week = model.slots_per_week;
+        let mut cost = 0.0;
+        for &(h, weight) in &j.impacts {
+            let factor = weight * model.hosts[h].sensitivity;
+            if factor == 0.0 {
+                continue;
+            }
+            let sums = &self.sums[h];
+            let mut load = 0.0;
+            for &d in &j.days {
+                let first = usize::from(d) * model.slots_per_day + start;
+                // A run longer than the rest of two weeks does not occur: L is at most a week.
+                let (a, b) = (first, (first + j.length).min(2 * week));
+                load += sums[b] - sums[a];
+            }
+            cost += factor * load;
+        }
+        if start != j.current_start {
+            cost += model.stability_weight;
+        }
+        cost
+    }
 }
 
 /// Union-find over jobs joined by tight resources; groups listed by first job.
@@ -174,7 +227,7 @@ fn group_jobs(model: &Model, tight: &[bool]) -> Vec<Vec<usize>> {
     groups
 }
 
-fn build_component(model: &Model, tight: &[bool], jobs: &[usize]) -> Component {
+fn build_component(model: &Model, tight: &[bool], loads: &LoadSums, jobs: &[usize]) -> Component {
     let spd = model.slots_per_day;
     let week = model.slots_per_week;
     let mut resources: Vec<usize> = jobs
@@ -202,7 +255,7 @@ fn build_component(model: &Model, tight: &[bool], jobs: &[usize]) -> Component {
             let costs: Vec<f64> = job
                 .allowed_starts
                 .iter()
-                .map(|&s| model.start_cost(j, s))
+                .map(|&s| loads.start_cost(model, j, s))
                 .collect();
             let current = job.allowed_starts.binary_search(&job.current_start).ok();
             let by_cost = cost_order(&costs);

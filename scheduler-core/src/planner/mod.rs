@@ -74,13 +74,15 @@ impl Default for Options {
 }
 
 /// Annealing moves one thread does per second, conservatively (release build).
-const MOVES_PER_SECOND: f64 = 2.0e6;
+const MOVES_PER_SECOND: f64 = 0.7e6;
 /// Annealing moves per job of a component, when time allows.
-const MOVES_PER_JOB: f64 = 20_000.0;
-/// Components with at most this many jobs are solved exactly (with a node limit).
-const EXACT_MAX_JOBS: usize = 40;
-/// Share of the time limit sized for the annealing pass (the rest: reading, exact pass).
-const SEARCH_SHARE: f64 = 0.5;
+const MOVES_PER_JOB: f64 = 100_000.0;
+/// Share of the time limit sized for the annealing pass.
+const SEARCH_SHARE: f64 = 0.45;
+/// Share of the time limit sized for the exact pass (the rest: reading, printing, slack).
+const EXACT_SHARE: f64 = 0.35;
+/// Predicted exact time per (thousand variables)^3, in seconds.
+const EXACT_SECS_PER_KVARS_CUBED: f64 = 0.04;
 
 /// What solving one component gave.
 #[derive(Debug, Clone)]
@@ -176,8 +178,7 @@ fn solve_all(
     order.sort_by_key(|&i| (std::cmp::Reverse(components[i].jobs.len()), i));
     let heuristic = run_parallel(&order, n, options.threads, |i| {
         let c = &components[i];
-        let seed =
-            options.seed ^ (c.jobs[0].model_index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let seed = options.seed ^ (c.jobs[0].model_index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
         heuristic(c, budgets[i], seed, deadline)
     });
     let states: Vec<State> = heuristic
@@ -185,12 +186,7 @@ fn solve_all(
         .zip(components)
         .map(|(s, c)| s.unwrap_or_else(|| search::greedy(c)))
         .collect();
-    let mut small: Vec<usize> = (0..n)
-        .filter(|&i| {
-            components[i].jobs.len() <= EXACT_MAX_JOBS && needs_exact(&components[i], &states[i])
-        })
-        .collect();
-    small.sort_by_key(|&i| (components[i].jobs.len(), i));
+    let small = exact_selection(components, &states, options);
     let exact = run_parallel(&small, n, options.threads, |i| {
         if deadline.expired() {
             None
@@ -204,6 +200,36 @@ fn solve_all(
         .zip(components)
         .map(|((state, exact), c)| finish(c, state, exact.flatten()))
         .collect()
+}
+
+/// The components the exact pass takes on, in the order it takes them: those
+/// that can still improve, cheapest first, as many as the predicted solve
+/// times fit in the exact pass's share of the time limit. The choice depends
+/// on the model and the options only, never on the clock.
+fn exact_selection(components: &[Component], states: &[State], options: &Options) -> Vec<usize> {
+    let mut candidates: Vec<(f64, usize)> = (0..components.len())
+        .filter(|&i| needs_exact(&components[i], &states[i]))
+        .map(|i| (predicted_exact_secs(&components[i]), i))
+        .collect();
+    candidates.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut budget = options.time_limit_secs.max(0.0) * EXACT_SHARE * options.threads.max(1) as f64;
+    let mut chosen = Vec::new();
+    for (secs, i) in candidates {
+        if secs > budget {
+            break;
+        }
+        budget -= secs;
+        chosen.push(i);
+    }
+    chosen
+}
+
+/// A rough, pessimistic guess of the exact solver's time on one component,
+/// from the number of its variables (measured on the public instances).
+fn predicted_exact_secs(c: &Component) -> f64 {
+    let vars: usize = c.jobs.iter().map(|j| j.starts.len()).sum();
+    let thousands = vars as f64 / 1000.0;
+    EXACT_SECS_PER_KVARS_CUBED * thousands.powi(3)
 }
 
 /// Whether the exact solver can still improve or prove anything.

@@ -351,18 +351,16 @@ pub fn anneal(
 }
 
 /// A neighbour `k` of `j` and the start indices `(for j, for k)` that exchange their start times.
-fn swap_partner(
-    c: &Component,
-    s: &State,
-    j: usize,
-    rng: &mut Rng,
-) -> Option<(usize, usize, usize)> {
+fn swap_partner(c: &Component, s: &State, j: usize, rng: &mut Rng) -> Option<(usize, usize, usize)> {
     let neighbours = &c.neighbours[j];
     if neighbours.is_empty() {
         return None;
     }
     let k = neighbours[rng.below(neighbours.len())] as usize;
-    let (sj, sk) = (c.jobs[j].starts[s.choice[j]], c.jobs[k].starts[s.choice[k]]);
+    let (sj, sk) = (
+        c.jobs[j].starts[s.choice[j]],
+        c.jobs[k].starts[s.choice[k]],
+    );
     if sj == sk || c.jobs[k].starts.len() < 2 {
         return None;
     }

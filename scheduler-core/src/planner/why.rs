@@ -66,9 +66,7 @@ fn overlap(model: &Model, occupancy: &[u32], j: usize) -> Option<String> {
         let other = (0..model.jobs.len()).find(|&k| {
             k != j
                 && model.jobs[k].resources.contains(&r)
-                && model
-                    .run_slots(k, model.jobs[k].current_start)
-                    .any(|u| u == t)
+                && runs_at(model, k, t)
         });
         let name = &model.resources[r].name;
         return Some(match other {
@@ -98,4 +96,16 @@ fn busy_text(model: &Model, j: usize, old_cost: f64, new_cost: f64) -> String {
         old_cost,
         new_cost
     )
+}
+
+/// Whether job `k`, at its current start, occupies week slot `t`.
+fn runs_at(model: &Model, k: usize, t: usize) -> bool {
+    let job = &model.jobs[k];
+    let (spd, week) = (model.slots_per_day, model.slots_per_week);
+    job.days.iter().any(|&d| {
+        let first = usize::from(d) * spd + job.current_start;
+        // Offset of `t` after the run's first slot, on the cyclic week.
+        let offset = (t + week - first % week) % week;
+        offset < job.length
+    })
 }
