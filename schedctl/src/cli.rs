@@ -29,4 +29,6 @@ pub enum Command {
     JobsCfg(commands::jobs_cfg::JobsCfgCommand),
     /// Plan backup start times for a fleet snapshot: least overlap, then least load and moves.
     Plan(commands::plan::PlanArgs),
+    /// Replay noisy nights under the current starts or a plan: storm minutes per host, overlaps, the worst night.
+    Simulate(commands::simulate::SimulateArgs),
 }

@@ -3,6 +3,7 @@
 pub mod calendar;
 pub mod jobs_cfg;
 pub mod plan;
+pub mod simulate;
 
 use crate::cli::Command;
 use crate::exit::CommandResult;
@@ -13,5 +14,6 @@ pub fn run(command: Command) -> CommandResult {
         Command::Calendar(args) => calendar::run(&args),
         Command::JobsCfg(command) => jobs_cfg::run(&command),
         Command::Plan(args) => plan::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
     }
 }
