@@ -108,14 +108,52 @@ enum Command {
 /// Runs the command; prints errors as `error: ...` with their causes.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Pvesh { root, node, now, args } => return run_pvesh(&root, node, now, &args),
-        Command::Init { root, from, jobs, nodes, timezone, token_id, token_secret } => {
-            run_init(InitOptions { root, from, jobs, nodes, timezone, token_id, token_secret })
-        }
-        Command::Serve { root, nodes, listen, speed, now, scheduler, auth_delay_ms } => run_serve(
-            ServeOptions { root, nodes, listen, speed, now, scheduler, auth_delay: Duration::from_millis(auth_delay_ms) },
-        ),
-        Command::Scheduler { root, speed, now, until } => run_scheduler(&root, speed, now, until),
+        Command::Pvesh {
+            root,
+            node,
+            now,
+            args,
+        } => return run_pvesh(&root, node, now, &args),
+        Command::Init {
+            root,
+            from,
+            jobs,
+            nodes,
+            timezone,
+            token_id,
+            token_secret,
+        } => run_init(InitOptions {
+            root,
+            from,
+            jobs,
+            nodes,
+            timezone,
+            token_id,
+            token_secret,
+        }),
+        Command::Serve {
+            root,
+            nodes,
+            listen,
+            speed,
+            now,
+            scheduler,
+            auth_delay_ms,
+        } => run_serve(ServeOptions {
+            root,
+            nodes,
+            listen,
+            speed,
+            now,
+            scheduler,
+            auth_delay: Duration::from_millis(auth_delay_ms),
+        }),
+        Command::Scheduler {
+            root,
+            speed,
+            now,
+            until,
+        } => run_scheduler(&root, speed, now, until),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,7 +169,11 @@ pub fn run(cli: Cli) -> ExitCode {
 
 fn run_init(options: InitOptions) -> Result<()> {
     let config = init::init(&options)?;
-    let names: Vec<String> = config.nodes.iter().map(|n| format!("{} ({})", n.name, n.timezone)).collect();
+    let names: Vec<String> = config
+        .nodes
+        .iter()
+        .map(|n| format!("{} ({})", n.name, n.timezone))
+        .collect();
     println!("root: {}", options.root.display());
     println!("nodes: {}", names.join(", "));
     println!("token: {}={}", config.token.id, config.token.secret);
@@ -157,7 +199,11 @@ fn run_serve(options: ServeOptions) -> Result<()> {
         for name in &options.nodes {
             let node = config.node(name).cloned().with_context(|| {
                 let known: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
-                format!("node '{name}' is not in {}; its nodes are: {}", tree.config_file().display(), known.join(", "))
+                format!(
+                    "node '{name}' is not in {}; its nodes are: {}",
+                    tree.config_file().display(),
+                    known.join(", ")
+                )
             })?;
             chosen.push(node);
         }
@@ -185,7 +231,12 @@ fn run_serve(options: ServeOptions) -> Result<()> {
                 }
             });
         }
-        let state = Arc::new(AppState { tree, config, clock, auth_delay: options.auth_delay });
+        let state = Arc::new(AppState {
+            tree,
+            config,
+            clock,
+            auth_delay: options.auth_delay,
+        });
         server::serve(listener, tls_config, state).await
     })
 }
@@ -209,7 +260,12 @@ fn check_speed(speed: f64) -> Result<()> {
     Ok(())
 }
 
-fn run_pvesh(root: &std::path::Path, node: Option<String>, now: Option<i64>, args: &[String]) -> ExitCode {
+fn run_pvesh(
+    root: &std::path::Path,
+    node: Option<String>,
+    now: Option<i64>,
+    args: &[String],
+) -> ExitCode {
     let tree = Tree::new(root);
     let config = match tree.read_config() {
         Ok(config) => config,

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::tasks::{self, Upid};
+use pve_api::tasks::{parse_active_line, parse_index_line};
+use pve_api::Upid;
+
 use crate::tree::{NodeConfig, RunConfig, SimConfig, TokenConfig, Tree, VersionConfig};
 
 /// What `init` is asked to do.
@@ -57,9 +59,9 @@ pub fn init(options: &InitOptions) -> Result<SimConfig> {
         .into_iter()
         .flatten()
         .flat_map(|t| t.lines())
-        .find_map(|l| l.split(' ').next().and_then(Upid::parse));
+        .find_map(|l| l.split(' ').next().and_then(|u| u.parse::<Upid>().ok()));
     let boot_time = match &first_upid {
-        Some(upid) => upid.starttime - i64::try_from(upid.pstart / 100).unwrap_or(0),
+        Some(upid) => upid.starttime() - i64::try_from(upid.pstart() / 100).unwrap_or(0),
         None => (crate::clock::real_now() as i64 / 86_400 - 1) * 86_400,
     };
     let config = SimConfig {
@@ -88,8 +90,8 @@ pub fn init(options: &InitOptions) -> Result<SimConfig> {
     for (job_id, text) in &states {
         let named = serde_json::from_str::<serde_json::Value>(text)
             .ok()
-            .and_then(|v| v["upid"].as_str().and_then(Upid::parse))
-            .map(|u| u.node)
+            .and_then(|v| v["upid"].as_str().and_then(|u| u.parse::<Upid>().ok()))
+            .map(|u| u.node().to_owned())
             .filter(|n| config.node(n).is_some());
         for node in &config.nodes {
             if named.as_ref().is_none_or(|n| *n == node.name) {
@@ -110,8 +112,13 @@ pub fn init(options: &InitOptions) -> Result<SimConfig> {
 fn read_jobs(from: &Path, jobs: Option<&Path>) -> Result<String> {
     match jobs {
         Some(name) => {
-            let path = if name.is_absolute() { name.to_owned() } else { from.join(name) };
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read jobs file {}", path.display()))
+            let path = if name.is_absolute() {
+                name.to_owned()
+            } else {
+                from.join(name)
+            };
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read jobs file {}", path.display()))
         }
         None => Ok(read_optional(&from.join("jobs.cfg"))?.unwrap_or_default()),
     }
@@ -128,9 +135,14 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
 /// `(job id, text)` of every `state-vzdump-*.json`, sorted by file name.
 fn state_files(from: &Path) -> Result<Vec<(String, String)>> {
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(from).with_context(|| format!("cannot list {}", from.display()))? {
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot list {}", from.display()))?
+    {
         let name = entry?.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_prefix("state-vzdump-").and_then(|s| s.strip_suffix(".json")) else {
+        let Some(stem) = name
+            .strip_prefix("state-vzdump-")
+            .and_then(|s| s.strip_suffix(".json"))
+        else {
             continue;
         };
         let id = ["-created", "-starting", "-started", "-stopped", "-updated"]
@@ -144,7 +156,11 @@ fn state_files(from: &Path) -> Result<Vec<(String, String)>> {
     Ok(found)
 }
 
-fn node_list(options: &InitOptions, jobs: &str, tasks: [&Option<String>; 2]) -> Result<Vec<NodeConfig>> {
+fn node_list(
+    options: &InitOptions,
+    jobs: &str,
+    tasks: [&Option<String>; 2],
+) -> Result<Vec<NodeConfig>> {
     let mut names: Vec<(String, String)> = Vec::new();
     fn add(names: &mut Vec<(String, String)>, name: &str, zone: &str) {
         if !names.iter().any(|(n, _)| n == name) {
@@ -174,21 +190,31 @@ fn node_list(options: &InitOptions, jobs: &str, tasks: [&Option<String>; 2]) -> 
     }
     Ok(names
         .into_iter()
-        .map(|(name, timezone)| NodeConfig { name, timezone, guests: Vec::new() })
+        .map(|(name, timezone)| NodeConfig {
+            name,
+            timezone,
+            guests: Vec::new(),
+        })
         .collect())
 }
 
 fn upid_node(records: &str) -> Option<String> {
     records
         .lines()
-        .find_map(|l| tasks::parse_active_line(l).or_else(|| tasks::parse_index_line(l)))
-        .map(|e| e.upid.node)
+        .find_map(|l| {
+            parse_active_line(l)
+                .map(|a| a.record)
+                .or_else(|_| parse_index_line(l))
+                .ok()
+        })
+        .map(|e| e.upid.node().to_owned())
 }
 
 /// Creates the directories, and each node's `etc/pve` link to the cluster files.
 pub fn lay_out(tree: &Tree, config: &SimConfig) -> Result<()> {
     for dir in [tree.pve_dir(), tree.lock_dir()] {
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     for node in &config.nodes {
         let node_tree = tree.node(&node.name);
@@ -198,7 +224,8 @@ pub fn lay_out(tree: &Tree, config: &SimConfig) -> Result<()> {
             node_tree.root().join("etc"),
             node_tree.root().join("proc/pressure"),
         ] {
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let link = node_tree.root().join("etc/pve");
         if !link.exists() {
@@ -224,5 +251,12 @@ fn random_uuid() -> Result<String> {
     bytes[6] = (bytes[6] & 0x0F) | 0x40;
     bytes[8] = (bytes[8] & 0x3F) | 0x80;
     let hex = hex::encode(bytes);
-    Ok(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
 }

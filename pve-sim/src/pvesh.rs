@@ -30,20 +30,28 @@ pub struct Call {
 /// Parses `<get|set> <path> [--key value ...]`.
 pub fn parse_call(args: &[String]) -> Result<Call, String> {
     let [method, path, rest @ ..] = args else {
-        return Err("usage: pvesh <get|set> <api_path> [OPTIONS] [--output-format json|json-pretty|text]".to_owned());
+        return Err(
+            "usage: pvesh <get|set> <api_path> [OPTIONS] [--output-format json|json-pretty|text]"
+                .to_owned(),
+        );
     };
     let mut params = Vec::new();
     let mut output_format = "text".to_owned();
     let mut i = 0;
     while i < rest.len() {
-        let Some(key) = rest[i].strip_prefix("--").or_else(|| rest[i].strip_prefix('-')) else {
+        let Some(key) = rest[i]
+            .strip_prefix("--")
+            .or_else(|| rest[i].strip_prefix('-'))
+        else {
             return Err(format!("unexpected argument '{}'", rest[i]));
         };
         let (key, value) = match key.split_once('=') {
             Some((k, v)) => (k.to_owned(), v.to_owned()),
             None => {
                 i += 1;
-                let value = rest.get(i).ok_or_else(|| format!("option '--{key}' needs a value"))?;
+                let value = rest
+                    .get(i)
+                    .ok_or_else(|| format!("option '--{key}' needs a value"))?;
                 (key.to_owned(), value.clone())
             }
         };
@@ -68,13 +76,29 @@ pub fn parse_call(args: &[String]) -> Result<Call, String> {
 }
 
 /// Runs `call` on the tree as node `node` at `now`; the data, or the API error.
-pub fn execute(tree: &Tree, config: &SimConfig, node: &str, now: i64, call: &Call) -> Result<serde_json::Value, ApiError> {
+pub fn execute(
+    tree: &Tree,
+    config: &SimConfig,
+    node: &str,
+    now: i64,
+    call: &Call,
+) -> Result<serde_json::Value, ApiError> {
     let tz = config
         .node(node)
-        .ok_or_else(|| ApiError::fail(500, format!("no such node '{node}' in the simulated cluster\n")))?
+        .ok_or_else(|| {
+            ApiError::fail(
+                500,
+                format!("no such node '{node}' in the simulated cluster\n"),
+            )
+        })?
         .tz();
     let parts: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
-    let no_handler = || ApiError::fail(501, format!("no '{}' handler for '{}'\n", call.method, call.path));
+    let no_handler = || {
+        ApiError::fail(
+            501,
+            format!("no '{}' handler for '{}'\n", call.method, call.path),
+        )
+    };
     match (call.method.as_str(), parts.as_slice()) {
         ("get", ["cluster", "backup"]) => backup::list(tree, now, tz),
         ("get", ["cluster", "backup", id]) => backup::get(tree, id),
@@ -84,7 +108,9 @@ pub fn execute(tree: &Tree, config: &SimConfig, node: &str, now: i64, call: &Cal
         ("get", ["cluster", "jobs", "schedule-analyze"]) => schedule::events(&call.params, now, tz),
         ("get", ["version"]) => {
             let v = &config.version;
-            Ok(serde_json::json!({ "version": v.version, "release": v.release, "repoid": v.repoid }))
+            Ok(
+                serde_json::json!({ "version": v.version, "release": v.release, "repoid": v.repoid }),
+            )
         }
         ("get", ["nodes", name, "time"]) => {
             let node = config.node(name).ok_or_else(no_handler)?;
@@ -93,7 +119,8 @@ pub fn execute(tree: &Tree, config: &SimConfig, node: &str, now: i64, call: &Cal
             }))
         }
         ("get", ["nodes", name, "tasks"]) if config.node(name).is_some() => {
-            task_api::task_list(&tree.node(name), &call.params).map(|(items, _)| serde_json::json!(items))
+            task_api::task_list(&tree.node(name), &call.params)
+                .map(|(items, _)| serde_json::json!(items))
         }
         ("get", ["nodes", name, "tasks", upid, "status"]) if config.node(name).is_some() => {
             task_api::task_status(&tree.node(name), name, upid)
@@ -109,7 +136,10 @@ pub fn render(data: &serde_json::Value, output_format: &str) -> String {
         ("json", _) => format!("{data}\n"),
         (_, serde_json::Value::String(s)) => format!("{s}\n"),
         (_, serde_json::Value::Number(n)) => format!("{n}\n"),
-        _ => format!("{}\n", serde_json::to_string_pretty(data).unwrap_or_default()),
+        _ => format!(
+            "{}\n",
+            serde_json::to_string_pretty(data).unwrap_or_default()
+        ),
     }
 }
 
@@ -119,9 +149,15 @@ mod tests {
 
     #[test]
     fn command_lines_parse_like_pvesh() {
-        let args: Vec<String> = ["set", "/cluster/backup/backup-a", "--schedule", "02:30", "--output-format=json"]
-            .map(String::from)
-            .to_vec();
+        let args: Vec<String> = [
+            "set",
+            "/cluster/backup/backup-a",
+            "--schedule",
+            "02:30",
+            "--output-format=json",
+        ]
+        .map(String::from)
+        .to_vec();
         let call = parse_call(&args).expect("parsed");
         assert_eq!(call.method, "set");
         assert_eq!(call.params.get("schedule"), Some("02:30"));

@@ -28,7 +28,9 @@ use scheduler_core::jobs_cfg::{JobsCfg, Value, VzdumpJob};
 use serde_json::json;
 
 use crate::clock::Clock;
-use crate::tasks::{self, Upid};
+use pve_api::Upid;
+
+use crate::tasks;
 use crate::tree::{Guest, NodeConfig, NodeTree, SimConfig, Tree};
 
 /// Default `lockwait`, minutes.
@@ -151,9 +153,8 @@ impl<'a> Scheduler<'a> {
         }
         let state_path = node.files.job_state(&job.id);
         let job_config = json!({ "enabled": u8::from(job.enabled), "schedule": job.schedule });
-        let mut state = read_state(&state_path).unwrap_or_else(|| {
-            json!({ "state": "created", "time": now, "config": job_config })
-        });
+        let mut state = read_state(&state_path)
+            .unwrap_or_else(|| json!({ "state": "created", "time": now, "config": job_config }));
         let repeat_missed = matches!(job.options.get("repeat-missed"), Some(Value::Bool(true)));
         if state["config"] != job_config || (self.first_round && !repeat_missed) {
             state["updated"] = json!(now);
@@ -182,7 +183,8 @@ impl<'a> Scheduler<'a> {
         let state_path = node.files.job_state(&job.id);
         let job_config = json!({ "enabled": u8::from(job.enabled), "schedule": job.schedule });
         if guests.is_empty() && !all {
-            let state = json!({ "state": "stopped", "msg": "OK", "time": now, "config": job_config });
+            let state =
+                json!({ "state": "stopped", "msg": "OK", "time": now, "config": job_config });
             return write_state(&state_path, &state);
         }
         let defaults = read_vzdump_conf(&node.files.vzdump_conf());
@@ -193,9 +195,14 @@ impl<'a> Scheduler<'a> {
                 .map(str::to_owned)
                 .or_else(|| defaults.get(key).cloned())
         };
-        let storage = job.storage.clone().or_else(|| defaults.get("storage").cloned());
+        let storage = job
+            .storage
+            .clone()
+            .or_else(|| defaults.get("storage").cloned());
         let storage = storage.unwrap_or_else(|| "local".to_owned());
-        let lockwait: i64 = option("lockwait").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_LOCKWAIT_MIN);
+        let lockwait: i64 = option("lockwait")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_LOCKWAIT_MIN);
         let minutes = self
             .config
             .runs
@@ -203,18 +210,21 @@ impl<'a> Scheduler<'a> {
             .get(&job.id)
             .copied()
             .unwrap_or(self.config.runs.default_minutes);
-        let upid = Upid {
-            node: node.config.name.clone(),
-            pid: self.next_pid,
-            pstart: u64::try_from((now - self.config.boot_time).max(0) * 100).unwrap_or(0) + 37,
-            starttime: now,
-            task_type: "vzdump".to_owned(),
-            id: match guests.as_slice() {
-                [only] => only.vmid.to_string(),
-                _ => String::new(),
-            },
-            user: "root@pam".to_owned(),
+        let task_id = match guests.as_slice() {
+            [only] => only.vmid.to_string(),
+            _ => String::new(),
         };
+        let pstart = u64::try_from((now - self.config.boot_time).max(0) * 100).unwrap_or(0) + 37;
+        let upid = Upid::new(
+            &node.config.name,
+            self.next_pid,
+            pstart,
+            now,
+            "vzdump",
+            &task_id,
+            "root@pam",
+        )
+        .context("cannot form the task's UPID")?;
         let guest_work = f64::from(minutes) * 60.0 / guests.len().max(1) as f64;
         let mut run = Run {
             job_id: job.id.clone(),
@@ -236,20 +246,29 @@ impl<'a> Scheduler<'a> {
         };
         let first_line = format!(
             "INFO: starting new backup job: vzdump{} --mode {} --node {} --storage {}",
-            if all { " --all 1".to_owned() } else { format!(" {}", vmid_list(&run.guests)) },
+            if all {
+                " --all 1".to_owned()
+            } else {
+                format!(" {}", vmid_list(&run.guests))
+            },
             run.mode,
             node.config.name,
             run.storage
         );
         run.log.push(first_line);
-        let started = json!({ "state": "started", "upid": run.upid.render(), "config": job_config });
+        let started =
+            json!({ "state": "started", "upid": run.upid.to_string(), "config": job_config });
         write_state(&state_path, &started)?;
         let init = run.hook_phase(&["job-init"], None, now);
         let files = node.files.clone();
         let index_of_run = self.nodes[index].runs.len();
         self.nodes[index].runs.push(run);
         match init {
-            Ok(()) => write_task(&files, &self.nodes[index].runs[index_of_run], &self.running_upids(index)),
+            Ok(()) => write_task(
+                &files,
+                &self.nodes[index].runs[index_of_run],
+                &self.running_upids(index),
+            ),
             Err(error) => self.finish(index, index_of_run, now, Some(error)),
         }
     }
@@ -273,7 +292,11 @@ impl<'a> Scheduler<'a> {
     }
 
     fn running_upids(&self, index: usize) -> Vec<Upid> {
-        self.nodes[index].runs.iter().map(|r| r.upid.clone()).collect()
+        self.nodes[index]
+            .runs
+            .iter()
+            .map(|r| r.upid.clone())
+            .collect()
     }
 
     /// Advances every node's runs from `from` to `to` (simulated seconds).
@@ -316,7 +339,9 @@ impl<'a> Scheduler<'a> {
         let run = &mut self.nodes[index].runs[0];
         if run.guest >= run.guests.len() {
             let end = run.hook_phase(&["job-end"], None, now);
-            let end = end.map_err(|error| append_abort(error.clone(), run.hook_phase(&["job-abort"], None, now)));
+            let end = end.map_err(|error| {
+                append_abort(error.clone(), run.hook_phase(&["job-abort"], None, now))
+            });
             self.finish(index, 0, now, end.err())?;
             return Ok(Some(cursor));
         }
@@ -333,7 +358,11 @@ impl<'a> Scheduler<'a> {
             run.start_guest(at.floor() as i64);
         }
         let files = self.nodes[index].files.clone();
-        write_task(&files, &self.nodes[index].runs[0], &self.running_upids(index))?;
+        write_task(
+            &files,
+            &self.nodes[index].runs[0],
+            &self.running_upids(index),
+        )?;
         Ok(Some(at))
     }
 
@@ -351,7 +380,13 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Ends run `position` of node `index`: status, index line, active file, log, job state.
-    fn finish(&mut self, index: usize, position: usize, now: i64, error: Option<String>) -> Result<()> {
+    fn finish(
+        &mut self,
+        index: usize,
+        position: usize,
+        now: i64,
+        error: Option<String>,
+    ) -> Result<()> {
         let mut run = self.nodes[index].runs.remove(position);
         let status = match (&error, run.failed_guests, run.warnings) {
             (Some(error), _, _) => error.clone(),
@@ -361,8 +396,12 @@ impl<'a> Scheduler<'a> {
         };
         match (&error, run.failed_guests) {
             (Some(error), _) => run.log.push(format!("ERROR: Backup job failed - {error}")),
-            (None, 0) => run.log.push("INFO: Backup job finished successfully".to_owned()),
-            (None, _) => run.log.push("INFO: Backup job finished with errors".to_owned()),
+            (None, 0) => run
+                .log
+                .push("INFO: Backup job finished successfully".to_owned()),
+            (None, _) => run
+                .log
+                .push("INFO: Backup job finished with errors".to_owned()),
         }
         run.log.push(match status.as_str() {
             "OK" => "TASK OK".to_owned(),
@@ -370,13 +409,13 @@ impl<'a> Scheduler<'a> {
             s => format!("TASK ERROR: {s}"),
         });
         let files = self.nodes[index].files.clone();
-        tasks::append_index(&files, &[tasks::index_line(&run.upid, now, &status)])?;
+        tasks::append_index(&files, &[tasks::finished(&run.upid, now, &status)])?;
         write_task(&files, &run, &self.running_upids(index))?;
         let state_path = files.job_state(&run.job_id);
         let mut state = read_state(&state_path).unwrap_or_else(|| json!({}));
         state["state"] = json!("stopped");
         state["msg"] = json!(status);
-        state["upid"] = json!(run.upid.render());
+        state["upid"] = json!(run.upid.to_string());
         if let Some(map) = state.as_object_mut() {
             map.remove("time");
         }
@@ -460,16 +499,29 @@ impl Run {
             env.push(("DUMPDIR".to_owned(), dumpdir.clone()));
         }
         if let Some(guest) = guest {
-            let short = if guest.guest_type == "lxc" { "ct" } else { "vm" };
-            let started = chrono::Utc.timestamp_opt(self.guest_started.min(now), 0).single();
-            let iso = started.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default();
-            let stamp = started.map(|t| t.format("%Y_%m_%d-%H_%M_%S").to_string()).unwrap_or_default();
+            let short = if guest.guest_type == "lxc" {
+                "ct"
+            } else {
+                "vm"
+            };
+            let started = chrono::Utc
+                .timestamp_opt(self.guest_started.min(now), 0)
+                .single();
+            let iso = started
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default();
+            let stamp = started
+                .map(|t| t.format("%Y_%m_%d-%H_%M_%S").to_string())
+                .unwrap_or_default();
             env.push(("VMTYPE".to_owned(), guest.guest_type.clone()));
             env.push(("HOSTNAME".to_owned(), format!("{short}{}", guest.vmid)));
             if pbs {
                 env.push(("TARGET".to_owned(), format!("{short}/{}/{iso}", guest.vmid)));
             } else {
-                let base = format!("{dumpdir}/vzdump-{}-{}-{stamp}", guest.guest_type, guest.vmid);
+                let base = format!(
+                    "{dumpdir}/vzdump-{}-{}-{stamp}",
+                    guest.guest_type, guest.vmid
+                );
                 env.push(("TARGET".to_owned(), format!("{base}.vma.zst")));
                 env.push(("LOGFILE".to_owned(), format!("{base}.log")));
             }
@@ -483,7 +535,10 @@ impl Run {
         self.guest_started = now;
         self.done_in_guest = 0.0;
         self.guest_failed = false;
-        self.log.push(format!("INFO: Starting Backup of VM {} ({})", guest.vmid, guest.guest_type));
+        self.log.push(format!(
+            "INFO: Starting Backup of VM {} ({})",
+            guest.vmid, guest.guest_type
+        ));
         let phases: &[&str] = if self.mode == "snapshot" {
             &["backup-start", "pre-stop", "pre-restart", "post-restart"]
         } else {
@@ -530,8 +585,11 @@ impl Run {
             if let Err(error) = self.hook_phase(&[phase, &mode, &vmid], Some(guest), now) {
                 self.guest_failed = true;
                 self.failed_guests += 1;
-                self.log.push(format!("ERROR: Backup of VM {vmid} failed - {error}"));
-                if let Err(abort) = self.hook_phase(&["backup-abort", &mode, &vmid], Some(guest), now) {
+                self.log
+                    .push(format!("ERROR: Backup of VM {vmid} failed - {error}"));
+                if let Err(abort) =
+                    self.hook_phase(&["backup-abort", &mode, &vmid], Some(guest), now)
+                {
                     self.warnings += 1;
                     self.log.push(format!("WARN: {abort}"));
                 }
@@ -544,7 +602,10 @@ impl Run {
 /// The hook process: empty environment plus `env`, no PATH.
 fn hook_command(script: &Path, args: &[&str], env: &[(String, String)]) -> Command {
     let mut command = Command::new(script);
-    command.args(args).env_clear().stdin(std::process::Stdio::null());
+    command
+        .args(args)
+        .env_clear()
+        .stdin(std::process::Stdio::null());
     for (key, value) in env {
         command.env(key, value);
     }
@@ -557,9 +618,17 @@ fn check_script(script: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(script)
         .ok()
         .filter(|m| m.is_file())
-        .ok_or_else(|| format!("Error: The hook script '{}' does not exist.", script.display()))?;
+        .ok_or_else(|| {
+            format!(
+                "Error: The hook script '{}' does not exist.",
+                script.display()
+            )
+        })?;
     if meta.permissions().mode() & 0o111 == 0 {
-        return Err(format!("Error: The hook script '{}' is not executable.", script.display()));
+        return Err(format!(
+            "Error: The hook script '{}' is not executable.",
+            script.display()
+        ));
     }
     Ok(())
 }
@@ -573,11 +642,12 @@ fn append_abort(error: String, abort: Result<(), String>) -> String {
 
 /// Writes the task log and the node's `active` file.
 fn write_task(files: &NodeTree, run: &Run, running: &[Upid]) -> Result<()> {
-    let path = files.task_log(&run.upid.render());
+    let path = files.task_log(&run.upid.to_string());
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&path, run.log.join("\n") + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, run.log.join("\n") + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
     tasks::write_active(files, running)
 }
 
@@ -586,8 +656,8 @@ fn last_run(state: &serde_json::Value) -> i64 {
     if let Some(updated) = state["updated"].as_i64() {
         return updated;
     }
-    if let Some(upid) = state["upid"].as_str().and_then(Upid::parse) {
-        return upid.starttime;
+    if let Some(upid) = state["upid"].as_str().and_then(|u| u.parse::<Upid>().ok()) {
+        return upid.starttime();
     }
     state["time"].as_i64().unwrap_or(0)
 }
@@ -622,15 +692,26 @@ fn split_vmids(text: &str) -> Vec<u32> {
 }
 
 fn vmid_list(guests: &[Guest]) -> String {
-    guests.iter().map(|g| g.vmid.to_string()).collect::<Vec<_>>().join(" ")
+    guests
+        .iter()
+        .map(|g| g.vmid.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Guests of a node that declares none: the job's own VMIDs when the job is
 /// bound to it (or it is the first node), else `<n>00..<n>02` (n = node index + 1).
 fn default_guests(index: usize, listed: &[u32], owns_listed: bool) -> Vec<Guest> {
-    let qemu = |vmid| Guest { vmid, guest_type: "qemu".to_owned() };
+    let qemu = |vmid| Guest {
+        vmid,
+        guest_type: "qemu".to_owned(),
+    };
     if !listed.is_empty() {
-        return if owns_listed { listed.iter().copied().map(qemu).collect() } else { Vec::new() };
+        return if owns_listed {
+            listed.iter().copied().map(qemu).collect()
+        } else {
+            Vec::new()
+        };
     }
     let base = 100 * (u32::try_from(index).unwrap_or(0) + 1);
     (base..base + 3).map(qemu).collect()

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use sha2::{Digest, Sha256};
 
 use crate::tree::Tree;
 
@@ -17,8 +16,8 @@ pub fn ensure_certificate(tree: &Tree) -> Result<()> {
         return Ok(());
     }
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let generated = rcgen::generate_simple_self_signed(names)
-        .context("cannot generate the API certificate")?;
+    let generated =
+        rcgen::generate_simple_self_signed(names).context("cannot generate the API certificate")?;
     if let Some(dir) = tree.cert_file().parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -40,11 +39,7 @@ pub fn load(tree: &Tree) -> Result<(CertificateDer<'static>, PrivateKeyDer<'stat
 
 /// `AA:BB:...`: SHA-256 of the DER certificate, as `pvenode cert info` prints it.
 pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    pve_api::Fingerprint::of_der(der).to_string()
 }
 
 /// A TLS server config (ring provider, TLS 1.2 and 1.3) for the certificate.
@@ -78,7 +73,9 @@ mod tests {
         let print = fingerprint(&first);
         assert_eq!(print.len(), 32 * 3 - 1);
         assert!(print.split(':').all(|pair| pair.len() == 2
-            && pair.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())));
+            && pair
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())));
         server_config(second, key).expect("usable identity");
     }
 }

@@ -82,7 +82,9 @@ impl Tree {
         })?;
         let config: SimConfig = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a valid pve-sim config", path.display()))?;
-        config.validate().with_context(|| format!("in {}", path.display()))?;
+        config
+            .validate()
+            .with_context(|| format!("in {}", path.display()))?;
         Ok(config)
     }
 

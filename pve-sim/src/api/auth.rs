@@ -22,11 +22,7 @@ pub fn extract_token(header: &str) -> Option<String> {
     let mut search = 0;
     while let Some(found) = header[search..].find(KEY) {
         let at = search + found;
-        let preceded_ok = at == 0
-            || header[..at]
-                .chars()
-                .last()
-                .is_some_and(char::is_whitespace);
+        let preceded_ok = at == 0 || header[..at].chars().last().is_some_and(char::is_whitespace);
         let after = &header[at + KEY.len()..];
         if preceded_ok && (after.starts_with('=') || after.starts_with(' ')) {
             let value = after[1..].split(';').next().unwrap_or("");
@@ -81,7 +77,11 @@ pub async fn require_token(State(state): State<Shared>, request: Request, next: 
     let failure = match header.and_then(extract_token) {
         None => Some("No ticket"),
         Some(token) => match token.rsplit_once('=') {
-            Some((id, secret)) if id == state.config.token.id && secret == state.config.token.secret => None,
+            Some((id, secret))
+                if id == state.config.token.id && secret == state.config.token.secret =>
+            {
+                None
+            }
             _ => Some("authentication failure"),
         },
     };
@@ -103,8 +103,14 @@ mod tests {
     #[test]
     fn token_values_are_found_like_pve_http_server() {
         let id = "root@pam!stagger=0b5d-11";
-        assert_eq!(extract_token("PVEAPIToken=root@pam!stagger=0b5d-11").as_deref(), Some(id));
-        assert_eq!(extract_token("PVEAPIToken root@pam!stagger=0b5d-11").as_deref(), Some(id));
+        assert_eq!(
+            extract_token("PVEAPIToken=root@pam!stagger=0b5d-11").as_deref(),
+            Some(id)
+        );
+        assert_eq!(
+            extract_token("PVEAPIToken root@pam!stagger=0b5d-11").as_deref(),
+            Some(id)
+        );
         assert_eq!(
             extract_token("PVEAPIToken=root@pam%21stagger=0b5d-11; x=y").as_deref(),
             Some(id)

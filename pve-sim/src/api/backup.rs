@@ -224,7 +224,10 @@ fn probe_values(set: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, String>
             .entry(error.key.clone())
             .or_insert_with(|| api_message(&error.message));
     }
-    if set.get("schedule").is_some_and(|v| v.iter().all(|s| s.trim().is_empty())) {
+    if set
+        .get("schedule")
+        .is_some_and(|v| v.iter().all(|s| s.trim().is_empty()))
+    {
         errors.insert(
             "schedule".to_owned(),
             "invalid format - invalid calendar event '' - unable to parse calendar event - event is empty\n"
@@ -380,10 +383,7 @@ fn verify_vzdump_parameters(lines: &[(String, String)]) -> Result<(), ApiError> 
     };
     for key in ["all", "exclude", "pool"] {
         if truthy(key) && truthy("vmid") {
-            return Err(ApiError::param(
-                key,
-                "option conflicts with option 'vmid'",
-            ));
+            return Err(ApiError::param(key, "option conflicts with option 'vmid'"));
         }
     }
     if !(truthy("all") || truthy("stop") || truthy("pool")) && !truthy("vmid") {
@@ -425,7 +425,8 @@ mod tests {
             ("script".into(), "/x".into()),
             ("delete".into(), "schedule".into()),
         ]);
-        let error = verify_update(&params, &Caller::Token("root@pam!x".into())).expect_err("refused");
+        let error =
+            verify_update(&params, &Caller::Token("root@pam!x".into())).expect_err("refused");
         assert_eq!(error.errors["frobnicate"], not_in_schema());
         assert_eq!(error.errors["script"], "Only root may set this option.");
         assert_eq!(error.errors["delete"], "unknown option 'schedule'");
@@ -440,7 +441,10 @@ mod tests {
         };
         let text = apply(canonical, "a", &update).expect("applied");
         let rewritten = JobsCfg::parse(&text).proxmox_rewrite().expect("writable");
-        assert_eq!(rewritten, "vzdump: a\n\tschedule 02:00\n\tenabled 1\n\tvmid 200\n\n");
+        assert_eq!(
+            rewritten,
+            "vzdump: a\n\tschedule 02:00\n\tenabled 1\n\tvmid 200\n\n"
+        );
     }
 
     #[test]
@@ -451,6 +455,9 @@ mod tests {
             delete: vec!["vmid".to_owned()],
         };
         let error = apply(canonical, "a", &update).expect_err("refused");
-        assert_eq!(error.errors["vmid"], "property is missing and it is not optional");
+        assert_eq!(
+            error.errors["vmid"],
+            "property is missing and it is not optional"
+        );
     }
 }

@@ -108,7 +108,10 @@ async fn list_jobs(State(state): State<Shared>) -> Result<Response, ApiError> {
     Ok(data(jobs))
 }
 
-async fn get_job(State(state): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_job(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let job = blocking(move || backup::get(&state.tree, &id)).await?;
     Ok(data(job))
 }

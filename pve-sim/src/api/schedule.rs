@@ -15,7 +15,10 @@ use super::params::Params;
 use super::{data, Shared};
 
 /// The handler.
-pub async fn analyze(State(state): State<Shared>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn analyze(
+    State(state): State<Shared>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let params = Params::from_form(query.unwrap_or_default().as_bytes());
     let now = state.clock.now();
     let tz = state.config.local_node().tz();
@@ -27,13 +30,19 @@ pub fn events(params: &Params, now: i64, tz: chrono_tz::Tz) -> Result<serde_json
     let mut errors = BTreeMap::new();
     let event = match params.get("schedule") {
         None => {
-            errors.insert("schedule".to_owned(), "property is missing and it is not optional".to_owned());
+            errors.insert(
+                "schedule".to_owned(),
+                "property is missing and it is not optional".to_owned(),
+            );
             None
         }
         Some(text) => match CalendarEvent::parse(text.trim()) {
             Ok(event) if text.len() <= 128 => Some(event),
             Ok(_) => {
-                errors.insert("schedule".to_owned(), "value may only be 128 characters long".to_owned());
+                errors.insert(
+                    "schedule".to_owned(),
+                    "value may only be 128 characters long".to_owned(),
+                );
                 None
             }
             Err(e) => {
@@ -81,16 +90,25 @@ fn integer(
     };
     match text.trim().parse::<i64>() {
         Ok(n) if n < min => {
-            errors.insert(key.to_owned(), format!("value must have a minimum value of {min}"));
+            errors.insert(
+                key.to_owned(),
+                format!("value must have a minimum value of {min}"),
+            );
             default
         }
         Ok(n) if n > max => {
-            errors.insert(key.to_owned(), format!("value must have a maximum value of {max}"));
+            errors.insert(
+                key.to_owned(),
+                format!("value must have a maximum value of {max}"),
+            );
             default
         }
         Ok(n) => n,
         Err(_) => {
-            errors.insert(key.to_owned(), format!("type check ('integer') failed - got '{text}'"));
+            errors.insert(
+                key.to_owned(),
+                format!("type check ('integer') failed - got '{text}'"),
+            );
             default
         }
     }
@@ -117,8 +135,14 @@ mod tests {
 
     #[test]
     fn iterations_are_bounded() {
-        let params = Params(vec![("schedule".into(), "02:45".into()), ("iterations".into(), "101".into())]);
+        let params = Params(vec![
+            ("schedule".into(), "02:45".into()),
+            ("iterations".into(), "101".into()),
+        ]);
         let error = events(&params, 0, chrono_tz::UTC).expect_err("refused");
-        assert_eq!(error.errors["iterations"], "value must have a maximum value of 100");
+        assert_eq!(
+            error.errors["iterations"],
+            "value must have a maximum value of 100"
+        );
     }
 }

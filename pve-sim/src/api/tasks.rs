@@ -9,7 +9,9 @@ use serde_json::json;
 use super::error::ApiError;
 use super::params::Params;
 use super::{blocking, data, Shared};
-use crate::tasks::{self, TaskEntry, Upid};
+use pve_api::{TaskRecord, TaskStatus, Upid};
+
+use crate::tasks;
 use crate::tree::NodeTree;
 
 /// The list handler.
@@ -26,13 +28,21 @@ pub async fn list(
 }
 
 /// The matching tasks (one page) and how many matched.
-pub fn task_list(node: &NodeTree, params: &Params) -> Result<(Vec<serde_json::Value>, usize), ApiError> {
+pub fn task_list(
+    node: &NodeTree,
+    params: &Params,
+) -> Result<(Vec<serde_json::Value>, usize), ApiError> {
     let filter = Filter::from_params(params)?;
     let source = params.get("source").unwrap_or("archive");
-    let mut entries: Vec<(TaskEntry, bool)> = Vec::new();
+    let mut entries: Vec<(TaskRecord, bool)> = Vec::new();
     if source == "active" || source == "all" {
         let active = tasks::read_active(node).map_err(|e| ApiError::internal(&e))?;
-        entries.extend(active.into_iter().filter(|e| e.end.is_none()).map(|e| (e, true)));
+        entries.extend(
+            active
+                .into_iter()
+                .filter(|e| e.end.is_none())
+                .map(|e| (e, true)),
+        );
     }
     if source == "archive" || source == "all" {
         let archive = tasks::read_archive(node).map_err(|e| ApiError::internal(&e))?;
@@ -41,7 +51,9 @@ pub fn task_list(node: &NodeTree, params: &Params) -> Result<(Vec<serde_json::Va
     if !["archive", "active", "all"].contains(&source) {
         return Err(ApiError::param(
             "source",
-            format!("value '{source}' does not have a value in the enumeration 'archive, active, all'"),
+            format!(
+                "value '{source}' does not have a value in the enumeration 'archive, active, all'"
+            ),
         ));
     }
     let matching: Vec<serde_json::Value> = entries
@@ -50,20 +62,24 @@ pub fn task_list(node: &NodeTree, params: &Params) -> Result<(Vec<serde_json::Va
         .map(|(entry, running)| item(entry, *running))
         .collect();
     let total = matching.len();
-    let page = matching.into_iter().skip(filter.start).take(filter.limit).collect();
+    let page = matching
+        .into_iter()
+        .skip(filter.start)
+        .take(filter.limit)
+        .collect();
     Ok((page, total))
 }
 
-fn item(entry: &TaskEntry, running: bool) -> serde_json::Value {
-    let mut item = entry.upid.api_fields();
-    match (&entry.end, running) {
+fn item(entry: &TaskRecord, running: bool) -> serde_json::Value {
+    let mut item = tasks::api_fields(&entry.upid);
+    match (entry.end, running) {
         (_, true) | (None, _) => {
             item.insert("status".into(), json!("RUNNING"));
             item.insert("saved".into(), json!("0"));
         }
-        (Some((end, status)), false) => {
+        (Some(end), false) => {
             item.insert("endtime".into(), json!(end));
-            item.insert("status".into(), json!(status));
+            item.insert("status".into(), json!(entry.status.to_string()));
         }
     }
     serde_json::Value::Object(item)
@@ -114,22 +130,26 @@ impl Filter {
         })
     }
 
-    fn accepts(&self, entry: &TaskEntry) -> bool {
+    fn accepts(&self, entry: &TaskRecord) -> bool {
         let upid = &entry.upid;
-        let status = entry.end.as_ref().map(|(_, s)| s.as_str());
-        let class = match status {
-            None => "running",
-            Some("OK") => "ok",
-            Some(s) if s.starts_with("WARNINGS") => "warning",
-            Some("unexpected status") => "unknown",
-            Some(_) => "error",
+        let class = match (&entry.end, &entry.status) {
+            (None, _) | (_, TaskStatus::Running) => "running",
+            (_, TaskStatus::Ok) => "ok",
+            (_, TaskStatus::Warnings(_)) => "warning",
+            (_, TaskStatus::Unknown(_)) => "unknown",
+            (_, TaskStatus::Error(_)) => "error",
         };
-        self.userfilter.as_ref().is_none_or(|u| upid.user.contains(u.as_str()))
-            && self.typefilter.as_ref().is_none_or(|t| upid.task_type == *t)
-            && self.vmid.as_ref().is_none_or(|v| upid.id == *v)
+        self.userfilter
+            .as_ref()
+            .is_none_or(|u| upid.user().contains(u.as_str()))
+            && self
+                .typefilter
+                .as_ref()
+                .is_none_or(|t| upid.task_type() == t)
+            && self.vmid.as_ref().is_none_or(|v| upid.id() == v)
             && (!self.errors || matches!(class, "error" | "warning" | "unknown"))
-            && self.since.is_none_or(|s| upid.starttime >= s)
-            && self.until.is_none_or(|u| upid.starttime <= u)
+            && self.since.is_none_or(|s| upid.starttime() >= s)
+            && self.until.is_none_or(|u| upid.starttime() <= u)
             && self
                 .statusfilter
                 .as_ref()
@@ -149,23 +169,29 @@ pub async fn status(
 }
 
 /// `status` running|stopped, `exitstatus` when stopped, plus the UPID fields.
-pub fn task_status(node_tree: &NodeTree, node: &str, text: &str) -> Result<serde_json::Value, ApiError> {
+pub fn task_status(
+    node_tree: &NodeTree,
+    node: &str,
+    text: &str,
+) -> Result<serde_json::Value, ApiError> {
     let upid = checked_upid(node, text)?;
     let active = tasks::read_active(node_tree).map_err(|e| ApiError::internal(&e))?;
     let archive = tasks::read_archive(node_tree).map_err(|e| ApiError::internal(&e))?;
-    let mut item = upid.api_fields();
+    let mut item = tasks::api_fields(&upid);
     let known = active.iter().chain(archive.iter()).find(|e| e.upid == upid);
-    match known.map(|e| &e.end) {
-        Some(None) => {
+    match known {
+        Some(record) if record.end.is_none() => {
             item.insert("status".into(), json!("running"));
         }
-        Some(Some((_, status))) => {
+        Some(record) => {
             item.insert("status".into(), json!("stopped"));
-            item.insert("exitstatus".into(), json!(status));
+            item.insert("exitstatus".into(), json!(record.status.to_string()));
         }
         None => {
             let log = node_tree.task_log(text);
-            let last = std::fs::read_to_string(&log).ok().and_then(|t| t.lines().last().map(str::to_owned));
+            let last = std::fs::read_to_string(&log)
+                .ok()
+                .and_then(|t| t.lines().last().map(str::to_owned));
             let Some(last) = last else {
                 return Err(ApiError::fail(500, format!("no such task '{text}'\n")));
             };
@@ -190,10 +216,14 @@ fn exit_status(last_line: &str) -> String {
 }
 
 fn checked_upid(node: &str, text: &str) -> Result<Upid, ApiError> {
-    let upid = Upid::parse(text)
-        .ok_or_else(|| ApiError::param("upid", "unable to parse worker upid"))?;
-    if upid.node != node {
-        return Err(ApiError::fail(500, format!("task '{text}' is not on node '{node}'\n")));
+    let upid: Upid = text
+        .parse()
+        .map_err(|_| ApiError::param("upid", "unable to parse worker upid"))?;
+    if upid.node() != node {
+        return Err(ApiError::fail(
+            500,
+            format!("task '{text}' is not on node '{node}'\n"),
+        ));
     }
     Ok(upid)
 }
@@ -207,12 +237,22 @@ pub async fn log(
     state.node(&node)?;
     checked_upid(&node, &upid)?;
     let params = Params::from_form(query.unwrap_or_default().as_bytes());
-    let start: usize = params.get("start").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let limit: usize = params.get("limit").and_then(|s| s.parse().ok()).unwrap_or(50);
+    let start: usize = params
+        .get("start")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = params
+        .get("limit")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
     let path = state.tree.node(&node).task_log(&upid);
     let text = blocking(move || {
-        std::fs::read_to_string(&path)
-            .map_err(|e| ApiError::fail(500, format!("unable to open file '{}' - {e}\n", path.display())))
+        std::fs::read_to_string(&path).map_err(|e| {
+            ApiError::fail(
+                500,
+                format!("unable to open file '{}' - {e}\n", path.display()),
+            )
+        })
     })
     .await?;
     let lines: Vec<&str> = text.lines().collect();

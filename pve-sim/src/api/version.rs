@@ -15,7 +15,10 @@ pub async fn version(State(state): State<Shared>) -> Response {
 }
 
 /// `GET /nodes/{node}/time`: zone, epoch, and the epoch shifted by the zone's offset.
-pub async fn time(State(state): State<Shared>, Path(node): Path<String>) -> Result<Response, ApiError> {
+pub async fn time(
+    State(state): State<Shared>,
+    Path(node): Path<String>,
+) -> Result<Response, ApiError> {
     let node = state.node(&node)?;
     let now = state.clock.now();
     Ok(data(json!({
