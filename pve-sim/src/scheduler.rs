@@ -462,11 +462,16 @@ impl Run {
         let Some(script) = self.hook.clone() else {
             return Ok(());
         };
-        let output = hook_command(&script, args, &self.environment(guest, now)).output();
-        let output = match check_script(&script).and_then(|()| output.map_err(|e| e.to_string())) {
-            Ok(output) => output,
-            Err(message) => return Err(message),
-        };
+        check_script(&script)?;
+        let output = hook_command(&script, args, &self.environment(guest, now))
+            .output()
+            .map_err(|e| {
+                format!(
+                    "command '{} {}' failed: {e}",
+                    script.display(),
+                    args.join(" ")
+                )
+            })?;
         for line in String::from_utf8_lossy(&output.stdout).lines() {
             self.log.push(format!("INFO: {line}"));
         }

@@ -5,10 +5,11 @@ mod common;
 use common::*;
 use reqwest::Method;
 
+/// A request: method, path, parameters, expected status.
+type Request = (Method, &'static str, Vec<(&'static str, &'static str)>, u16);
+
 /// The request that produced each `api-*.json` fixture (see fixtures/README.md).
-fn request_of(
-    fixture: &str,
-) -> Option<(Method, &'static str, Vec<(&'static str, &'static str)>, u16)> {
+fn request_of(fixture: &str) -> Option<Request> {
     let upid_stopped =
         "/nodes/pihanga/tasks/UPID:pihanga:00147A7D:07813CDD:67277E5E:vzdump::root@pam:/status";
     let upid_running =

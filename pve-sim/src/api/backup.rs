@@ -276,7 +276,7 @@ fn stored_value(key: &str, value: &str) -> String {
 fn encode_comment(text: &str) -> String {
     let mut out = String::new();
     for &byte in text.as_bytes() {
-        if byte < 0x20 || byte >= 0x7F || byte == b'%' || byte == b':' {
+        if !(0x20..0x7F).contains(&byte) || byte == b'%' || byte == b':' {
             out.push_str(&format!("%{byte:02X}"));
         } else {
             out.push(char::from(byte));
@@ -386,7 +386,7 @@ fn verify_vzdump_parameters(lines: &[(String, String)]) -> Result<(), ApiError> 
             return Err(ApiError::param(key, "option conflicts with option 'vmid'"));
         }
     }
-    if !(truthy("all") || truthy("stop") || truthy("pool")) && !truthy("vmid") {
+    if !(truthy("all") || truthy("stop") || truthy("pool") || truthy("vmid")) {
         return Err(ApiError::param(
             "vmid",
             "property is missing and it is not optional",

@@ -198,7 +198,7 @@ impl Server {
         let response = request.send().await.expect("answered");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Value::String(text));
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         (status, body)
     }
 }
