@@ -160,6 +160,9 @@ impl<'a> Scheduler<'a> {
             state["updated"] = json!(now);
             state["config"] = job_config;
         }
+        if state["state"] == "started" && !self.is_running(index, &state) {
+            state = ended_elsewhere(&node.files, state)?;
+        }
         write_state(&state_path, &state)?;
         if !job.enabled || state["state"] == "started" || state["state"] == "starting" {
             return Ok(());
@@ -172,6 +175,15 @@ impl<'a> Scheduler<'a> {
             Some(next) if next <= now => self.start(index, job, now),
             _ => Ok(()),
         }
+    }
+
+    /// Whether the task a `started` state names is one of node `index`'s runs.
+    fn is_running(&self, index: usize, state: &serde_json::Value) -> bool {
+        let upid = state["upid"].as_str().unwrap_or("");
+        self.nodes[index]
+            .runs
+            .iter()
+            .any(|r| r.upid.to_string() == upid)
     }
 
     /// Starts vzdump for `job` on node `index` (or records that it had nothing to do).
@@ -610,6 +622,7 @@ fn hook_command(script: &Path, args: &[&str], env: &[(String, String)]) -> Comma
     command
         .args(args)
         .env_clear()
+        .current_dir("/")
         .stdin(std::process::Stdio::null());
     for (key, value) in env {
         command.env(key, value);
@@ -654,6 +667,20 @@ fn write_task(files: &NodeTree, run: &Run, running: &[Upid]) -> Result<()> {
     std::fs::write(&path, run.log.join("\n") + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
     tasks::write_active(files, running)
+}
+
+/// A `started` state whose task is not running here (its worker is gone, e.g.
+/// the state came from another pvescheduler): `stopped` with the status the
+/// index has for it, else `unexpected status`, as pvescheduler records it.
+fn ended_elsewhere(files: &NodeTree, mut state: serde_json::Value) -> Result<serde_json::Value> {
+    let upid = state["upid"].as_str().unwrap_or("").to_owned();
+    let archived = tasks::read_archive(files)?
+        .into_iter()
+        .find(|r| r.upid.to_string() == upid)
+        .map(|r| r.status.to_string());
+    state["state"] = json!("stopped");
+    state["msg"] = json!(archived.unwrap_or_else(|| "unexpected status".to_owned()));
+    Ok(state)
 }
 
 /// "Last run" of a job state: `updated`, else the UPID's start, else `time`.
