@@ -168,6 +168,27 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_older_than_120_s_is_broken_by_the_next_taker() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stale = dir.path().join("file-jobs_cfg");
+        std::fs::create_dir(&stale).expect("left-over lock");
+        let old = SystemTime::now() - Duration::from_secs(121);
+        std::fs::File::open(&stale)
+            .and_then(|d| d.set_modified(old))
+            .expect("age the lock");
+        let taken = acquire_within(dir.path(), "jobs.cfg", Duration::from_secs(2));
+        assert!(taken.is_ok(), "stale lock not broken: {taken:?}");
+    }
+
+    #[test]
+    fn a_young_lock_is_respected() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("file-jobs_cfg")).expect("held lock");
+        let taken = acquire_within(dir.path(), "jobs.cfg", Duration::from_millis(250));
+        assert!(matches!(taken, Err(LockError::Timeout { .. })));
+    }
+
+    #[test]
     fn replace_file_leaves_no_temp_file() {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("jobs.cfg");

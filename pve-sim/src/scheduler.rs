@@ -274,6 +274,10 @@ impl<'a> Scheduler<'a> {
         let init = run.hook_phase(&["job-init"], None, now);
         let files = node.files.clone();
         let index_of_run = self.nodes[index].runs.len();
+        if index_of_run > 0 {
+            run.log
+                .push("INFO: trying to get global lock - waiting...".to_owned());
+        }
         self.nodes[index].runs.push(run);
         match init {
             Ok(()) => write_task(

@@ -122,6 +122,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_full_index_is_rotated_to_index_1() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let node = crate::tree::Tree::new(dir.path()).node("pve");
+        let upid: Upid = "UPID:pve:00129D1E:06AF1F69:67256479:vzdump::root@pam:"
+            .parse()
+            .expect("upid");
+        let record = finished(&upid, 0x672565F3, "OK");
+        let many = vec![record.clone(); 50_000 / 60 + 2];
+        append_index(&node, &many).expect("appended");
+        append_index(&node, &[record]).expect("appended after rotation");
+        let old = std::fs::read_to_string(node.task_index_old()).expect("index.1");
+        let new = std::fs::read_to_string(node.task_index()).expect("index");
+        assert_eq!(old.lines().count(), many.len());
+        assert_eq!(new.lines().count(), 1);
+        assert_eq!(read_archive(&node).expect("archive").len(), many.len() + 1);
+    }
+
+    #[test]
     fn api_fields_split_the_token() {
         let upid: Upid = "UPID:pihanga:0013B137:06E438C5:6725EC68:vzdump:310:root@pam!stagger:"
             .parse()

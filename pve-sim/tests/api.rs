@@ -208,6 +208,56 @@ async fn a_changed_schedule_changes_only_its_line_and_a_bad_one_changes_nothing(
         .await;
     assert_eq!(job["data"]["schedule"], "03:35 UTC");
     assert!(job["data"].get("performance").is_none());
+
+    // Comments are percent-encoded on disk and written first; booleans as 0/1.
+    let (status, _) = server
+        .call(
+            Method::PUT,
+            "/cluster/backup/backup-ruapehu",
+            &[("comment", "Ruapehu: über 100%"), ("enabled", "0")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(tree.jobs_cfg().contains(
+        "vzdump: backup-ruapehu\n\tcomment Ruapehu%3A %C3%BCber 100%25\n\tschedule 03:35 UTC\n\tenabled 0\n"
+    ));
+    let (_, job) = server
+        .call(Method::GET, "/cluster/backup/backup-ruapehu", &[])
+        .await;
+    assert_eq!(job["data"]["comment"], "Ruapehu: über 100%");
+    assert_eq!(job["data"]["enabled"], 0);
+
+    // Setting vmid on an `all` job drops all/exclude (update_job's rule).
+    let (status, _) = server
+        .call(
+            Method::PUT,
+            "/cluster/backup/backup-pihanga",
+            &[("vmid", "300")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, job) = server
+        .call(Method::GET, "/cluster/backup/backup-pihanga", &[])
+        .await;
+    assert_eq!(job["data"]["vmid"], "300");
+    assert!(job["data"].get("all").is_none() && job["data"].get("exclude").is_none());
+
+    // An API token may not set the hook script; unknown paths are 501.
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            "/cluster/backup/backup-pihanga",
+            &[("script", "/bin/true")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"]["script"], "Only root may set this option.");
+    let (status, body) = server.call(Method::GET, "/cluster/nothing", &[]).await;
+    assert_eq!(status, 501);
+    assert_eq!(
+        body["message"],
+        "Method 'GET /cluster/nothing' not implemented\n"
+    );
 }
 
 #[tokio::test]

@@ -131,8 +131,10 @@ struct Update {
 /// `PUT /cluster/backup/{id}`.
 pub fn update(tree: &Tree, id: &str, params: &Params, caller: &Caller) -> Result<(), ApiError> {
     let update = verify_update(params, caller)?;
-    let _lock = cluster_lock::acquire(&tree.lock_dir(), "jobs.cfg")
-        .map_err(|e| ApiError::fail(500, format!("{e}\n")))?;
+    // update_job takes the legacy vzdump.cron lock first, then jobs.cfg's.
+    let lock_error = |e: cluster_lock::LockError| ApiError::fail(500, format!("{e}\n"));
+    let _cron_lock = cluster_lock::acquire(&tree.lock_dir(), "vzdump.cron").map_err(lock_error)?;
+    let _lock = cluster_lock::acquire(&tree.lock_dir(), "jobs.cfg").map_err(lock_error)?;
     let cfg = read_jobs(tree)?;
     let reading = cfg.proxmox_reading("jobs.cfg");
     vzdump_section(&reading, id)?;

@@ -74,6 +74,7 @@ pub fn router(state: Shared) -> Router {
         .route("/nodes/{node}/tasks/{upid}/status", get(tasks::status))
         .route("/nodes/{node}/tasks/{upid}/log", get(tasks::log))
         .fallback(no_such_path)
+        .method_not_allowed_fallback(no_such_path)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -96,8 +97,10 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::fail(500, format!("handler failed: {e}\n")))?
 }
 
-async fn no_such_path() -> ApiError {
-    ApiError::fail(501, "Method not implemented\n")
+/// pve-http-server's answer for a path or method the API does not have.
+async fn no_such_path(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    let path = uri.path().strip_prefix("/api2/json").unwrap_or(uri.path());
+    ApiError::fail(501, format!("Method '{method} {path}' not implemented\n"))
 }
 
 async fn list_jobs(State(state): State<Shared>) -> Result<Response, ApiError> {
