@@ -222,3 +222,49 @@ fn a_night_at_600x_leaves_records_hooks_and_pressure_like_proxmox() {
     assert_eq!(pihanga_phases[refused_at + 2], "log-end snapshot 301");
     assert_eq!(pihanga_phases[refused_at + 3], "backup-start snapshot 302");
 }
+
+#[tokio::test]
+async fn serve_with_the_scheduler_shows_a_run_through_the_api() {
+    let tree = SimTree::init("jobs-cluster-multi-node.cfg", &[]);
+    // No hook on hikurangi: the fixture's hook path does not exist here.
+    std::fs::write(tree.root().join("nodes/hikurangi/etc/vzdump.conf"), "").expect("vzdump.conf");
+    // 90 simulated seconds before Hikurangi's 02:00 job (the first round, at 01:59,
+    // discards missed runs as pvescheduler does after a start).
+    let now = (AT_0200 - 90).to_string();
+    let server = tree.serve(&["--scheduler", "--speed", "600", "--now", &now]);
+    let api = server.api(&server.token);
+    let query = pve_api::TaskQuery {
+        source: Some(pve_api::TaskSource::Active),
+        typefilter: Some("vzdump".into()),
+        ..Default::default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let running = loop {
+        let list = api
+            .node_tasks("hikurangi", &query)
+            .await
+            .expect("task list");
+        if let Some(task) = list.tasks.into_iter().next() {
+            break task;
+        }
+        assert!(std::time::Instant::now() < deadline, "no run appeared");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(running.starttime, AT_0200);
+    assert_eq!(running.status, Some(TaskStatus::Running));
+    let finished = loop {
+        let state = api
+            .task_status("hikurangi", &running.upid)
+            .await
+            .expect("status");
+        if state.status == pve_api::RunState::Stopped {
+            break state;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(finished.exitstatus, Some(TaskStatus::Ok));
+}
