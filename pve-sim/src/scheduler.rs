@@ -129,7 +129,12 @@ impl<'a> Scheduler<'a> {
     fn round(&mut self, now: i64) -> Result<()> {
         let since = self.last_round.unwrap_or(now);
         self.progress(since, now)?;
-        let text = std::fs::read_to_string(self.tree.jobs_cfg()).unwrap_or_default();
+        let Some(text) = self.read_jobs_locked() else {
+            // Lock contention: pvescheduler's round fails and the next one retries.
+            self.write_pressure(now, now - since)?;
+            self.last_round = Some(now);
+            return Ok(());
+        };
         let mut jobs = JobsCfg::parse(&text).vzdump_jobs();
         jobs.sort_by(|a, b| a.id.cmp(&b.id));
         for index in 0..self.nodes.len() {
@@ -143,6 +148,14 @@ impl<'a> Scheduler<'a> {
         self.first_round = false;
         self.last_round = Some(now);
         Ok(())
+    }
+
+    /// jobs.cfg read under its cluster lock, as pvescheduler's
+    /// `synchronize_job_states_with_config` does every minute; `None` when
+    /// the lock cannot be had (a missing file reads as empty).
+    fn read_jobs_locked(&self) -> Option<String> {
+        let _lock = crate::cluster_lock::acquire(&self.tree.lock_dir(), "jobs.cfg").ok()?;
+        Some(std::fs::read_to_string(self.tree.jobs_cfg()).unwrap_or_default())
     }
 
     /// pvescheduler's rules for one job on one node.
@@ -479,7 +492,7 @@ impl Run {
             return Ok(());
         };
         check_script(&script)?;
-        let output = hook_command(&script, args, &self.environment(guest, now))
+        let output = hook_command(&script, args, &self.environment(args[0], guest, now))
             .output()
             .map_err(|e| {
                 format!(
@@ -502,9 +515,10 @@ impl Run {
         ))
     }
 
-    /// The hook's environment: STOREID, DUMPDIR (file storages), VMTYPE,
-    /// HOSTNAME, TARGET, LOGFILE for guest phases, LC_ALL, LVM_SUPPRESS_FD_WARNINGS.
-    fn environment(&self, guest: Option<&Guest>, now: i64) -> Vec<(String, String)> {
+    /// The hook's environment: STOREID, DUMPDIR (file storages, not in
+    /// job-init), VMTYPE, HOSTNAME, TARGET, LOGFILE for guest phases, LC_ALL,
+    /// LVM_SUPPRESS_FD_WARNINGS.
+    fn environment(&self, phase: &str, guest: Option<&Guest>, now: i64) -> Vec<(String, String)> {
         let mut env = vec![
             ("STOREID".to_owned(), self.storage.clone()),
             ("LC_ALL".to_owned(), "C".to_owned()),
@@ -516,7 +530,7 @@ impl Run {
         } else {
             format!("/mnt/pve/{}/dump", self.storage)
         };
-        if !pbs && guest.is_some() {
+        if !pbs && phase != "job-init" {
             env.push(("DUMPDIR".to_owned(), dumpdir.clone()));
         }
         if let Some(guest) = guest {
