@@ -409,3 +409,49 @@ async fn pve_api_reads_the_typed_answers() {
         .expect("tasks");
     assert_eq!(tasks.total, Some(5));
 }
+
+/// The status line of a raw HTTP/1.1 request over TLS (reqwest hides custom reason phrases).
+async fn status_line(server: &Server, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let trust = pve_api::Trust::Fingerprint(server.fingerprint.parse().expect("fingerprint"));
+    let tls = pve_api::tls::client_config(&trust).expect("tls config");
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls.config));
+    let address = server.url.trim_start_matches("https://");
+    let tcp = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut stream = connector.connect(name, tcp).await.expect("handshake");
+    stream.write_all(request.as_bytes()).await.expect("sent");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn reason_phrases_carry_proxmox_messages() {
+    let tree = SimTree::init("jobs-cluster-multi-node.cfg", &[]);
+    let server = tree.serve(&["--speed", "0"]);
+    let auth = server.auth();
+    let bad_schedule = format!(
+        "PUT /api2/json/cluster/backup/backup-pihanga HTTP/1.1\r\nHost: localhost\r\nAuthorization: {auth}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 15\r\nConnection: close\r\n\r\nschedule=*%2F00"
+    );
+    assert_eq!(
+        status_line(&server, &bad_schedule).await,
+        "HTTP/1.1 400 Parameter verification failed."
+    );
+    let bad_token = "GET /api2/json/version HTTP/1.1\r\nHost: localhost\r\n\
+         Authorization: PVEAPIToken=root@pam!stagger=wrong\r\nConnection: close\r\n\r\n";
+    assert_eq!(
+        status_line(&server, bad_token).await,
+        "HTTP/1.1 401 authentication failure"
+    );
+    let no_token =
+        "GET /api2/json/version HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    assert_eq!(
+        status_line(&server, no_token).await,
+        "HTTP/1.1 401 No ticket"
+    );
+}
