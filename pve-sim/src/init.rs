@@ -244,7 +244,7 @@ fn write(path: &Path, text: &str) -> Result<()> {
 }
 
 /// A random (version 4) UUID from the OS's random source.
-fn random_uuid() -> Result<String> {
+pub fn random_uuid() -> Result<String> {
     let mut bytes = [0u8; 16];
     let mut source = std::fs::File::open("/dev/urandom").context("cannot open /dev/urandom")?;
     std::io::Read::read_exact(&mut source, &mut bytes).context("cannot read /dev/urandom")?;

@@ -1,4 +1,4 @@
-//! `pve-sim pvesh`: the `pvesh get|set` calls Stagger's SSH transport makes,
+//! `pve-sim pvesh`: the `pvesh get|set|create|delete` calls Stagger's SSH transport makes,
 //! run locally as root on the same tree with the same handler code as the
 //! HTTPS API (no token; root-only keys such as `script` allowed).
 //!
@@ -104,6 +104,12 @@ pub fn execute(
         ("get", ["cluster", "backup", id]) => backup::get(tree, id),
         ("set" | "put", ["cluster", "backup", id]) => {
             backup::update(tree, id, &call.params, &Caller::Root).map(|()| serde_json::Value::Null)
+        }
+        ("create" | "post", ["cluster", "backup"]) => {
+            backup::create(tree, &call.params, &Caller::Root).map(|()| serde_json::Value::Null)
+        }
+        ("delete", ["cluster", "backup", id]) => {
+            backup::delete(tree, config, id).map(|()| serde_json::Value::Null)
         }
         ("get", ["cluster", "jobs", "schedule-analyze"]) => schedule::events(&call.params, now, tz),
         ("get", ["version"]) => {

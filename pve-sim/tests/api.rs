@@ -455,3 +455,67 @@ async fn reason_phrases_carry_proxmox_messages() {
         "HTTP/1.1 401 No ticket"
     );
 }
+
+#[tokio::test]
+async fn jobs_are_created_at_the_end_and_deleted_with_their_state() {
+    let tree = SimTree::init("jobs-cluster-multi-node.cfg", &[]);
+    let before = tree.jobs_cfg();
+    let server = tree.serve(&["--speed", "0"]);
+    let form = [
+        ("id", "backup-new"),
+        ("schedule", "sat 05:00"),
+        ("vmid", "400"),
+        ("storage", "pbs-main"),
+        ("mode", "snapshot"),
+    ];
+    let (status, body) = server.call(Method::POST, "/cluster/backup", &form).await;
+    assert_eq!(
+        (status, body),
+        (200, json_fixture("api-put-cluster-backup-id-ok.json"))
+    );
+    let created = "vzdump: backup-new\n\tschedule sat 05:00\n\tenabled 1\n\tmode snapshot\n\tstorage pbs-main\n\tvmid 400\n\n";
+    assert_eq!(tree.jobs_cfg(), format!("{before}{created}"));
+
+    let (status, body) = server.call(Method::POST, "/cluster/backup", &form).await;
+    assert_eq!(status, 500);
+    assert_eq!(body["message"], "Job 'backup-new' already exists\n");
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/cluster/backup",
+            &[("id", "9bad"), ("vmid", "400")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["errors"]["id"],
+        "invalid format - invalid configuration ID '9bad'\n"
+    );
+    assert_eq!(
+        body["errors"]["schedule"],
+        "property is missing and it is not optional"
+    );
+
+    let state = tree
+        .root()
+        .join("nodes/pihanga/var/lib/pve-manager/jobs/vzdump-backup-new.json");
+    assert!(state.exists(), "init copied a state file for backup-new");
+    let (status, _) = server
+        .call(Method::DELETE, "/cluster/backup/backup-new", &[])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(tree.jobs_cfg(), before);
+    assert!(!state.exists(), "the job's state goes with it");
+    let (status, body) = server
+        .call(Method::DELETE, "/cluster/backup/backup-new", &[])
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            serde_json::json!({
+                "data": null, "errors": { "id": "No such job 'backup-new'" }, "message": "Parameter verification failed.\n"
+            })
+        )
+    );
+}

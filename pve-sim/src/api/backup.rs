@@ -14,7 +14,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::params::Params;
 use crate::cluster_lock;
-use crate::tree::Tree;
+use crate::tree::{SimConfig, Tree};
 
 /// Who is calling: `root@pam` itself (pvesh) or an API token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,17 +131,118 @@ struct Update {
 /// `PUT /cluster/backup/{id}`.
 pub fn update(tree: &Tree, id: &str, params: &Params, caller: &Caller) -> Result<(), ApiError> {
     let update = verify_update(params, caller)?;
-    // update_job takes the legacy vzdump.cron lock first, then jobs.cfg's.
+    write_locked(tree, id, |reading, canonical| {
+        vzdump_section(reading, id)?;
+        apply(canonical, id, &update)
+    })
+}
+
+/// `POST /cluster/backup`: a new job appended at the end; `enabled 1` unless
+/// given; the id is `id` or a random UUID.
+pub fn create(tree: &Tree, params: &Params, caller: &Caller) -> Result<(), ApiError> {
+    let mut rest = Params::default();
+    let mut id = None;
+    for (key, value) in &params.0 {
+        match key.as_str() {
+            "id" => id = Some(value.clone()),
+            _ => rest.0.push((key.clone(), value.clone())),
+        }
+    }
+    let mut create = verify_update(&rest, caller).or_else(|e| match e.status {
+        500 => Ok(Update::default()),
+        _ => Err(e),
+    })?;
+    let mut errors = BTreeMap::new();
+    if let Some(id) = &id {
+        if !is_config_id(id) {
+            errors.insert(
+                "id".to_owned(),
+                format!("invalid format - invalid configuration ID '{id}'\n"),
+            );
+        }
+    }
+    if !create.set.contains_key("schedule") {
+        errors.insert(
+            "schedule".to_owned(),
+            "property is missing and it is not optional".to_owned(),
+        );
+    }
+    if !create.delete.is_empty() {
+        errors.insert("delete".to_owned(), not_in_schema());
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::params(errors));
+    }
+    create
+        .set
+        .entry("enabled".to_owned())
+        .or_insert_with(|| vec!["1".to_owned()]);
+    let id = match id {
+        Some(id) => id,
+        None => crate::init::random_uuid().map_err(|e| ApiError::internal(&e))?,
+    };
+    write_locked(tree, &id, |reading, canonical| {
+        if reading.section(&id).is_some() {
+            return Err(ApiError::fail(500, format!("Job '{id}' already exists\n")));
+        }
+        let with_new = format!("{canonical}vzdump: {id}\n\n");
+        apply(&with_new, &id, &create)
+    })
+}
+
+/// `DELETE /cluster/backup/{id}`: the section goes, and the job's state files.
+pub fn delete(tree: &Tree, config: &SimConfig, id: &str) -> Result<(), ApiError> {
+    write_locked(tree, id, |reading, canonical| {
+        vzdump_section(reading, id)?;
+        let header = format!("vzdump: {id}\n");
+        Ok(canonical
+            .split_inclusive("\n\n")
+            .filter(|block| !block.starts_with(&header))
+            .collect())
+    })?;
+    for node in &config.nodes {
+        let state = tree.node(&node.name).job_state(id);
+        if let Err(e) = std::fs::remove_file(&state) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(ApiError::fail(
+                    500,
+                    format!("unable to remove '{}' - {e}\n", state.display()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `pve-configid`: `^[a-z][a-z0-9_-]+$`, case-insensitive.
+fn is_config_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    bytes.len() >= 2
+        && bytes[0].is_ascii_alphabetic()
+        && bytes[1..]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+}
+
+/// The write path of every change: the legacy vzdump.cron lock, then
+/// jobs.cfg's; read; `edit` Proxmox's canonical text; check what Proxmox
+/// would drop from job `id`; write Proxmox's rendering as temp file + rename.
+fn write_locked(
+    tree: &Tree,
+    id: &str,
+    edit: impl FnOnce(&Reading, &str) -> Result<String, ApiError>,
+) -> Result<(), ApiError> {
     let lock_error = |e: cluster_lock::LockError| ApiError::fail(500, format!("{e}\n"));
     let _cron_lock = cluster_lock::acquire(&tree.lock_dir(), "vzdump.cron").map_err(lock_error)?;
     let _lock = cluster_lock::acquire(&tree.lock_dir(), "jobs.cfg").map_err(lock_error)?;
     let cfg = read_jobs(tree)?;
     let reading = cfg.proxmox_reading("jobs.cfg");
-    vzdump_section(&reading, id)?;
     let canonical = cfg
         .proxmox_rewrite()
-        .map_err(|e| ApiError::fail(500, e.proxmox_message()))?;
-    let edited = apply(&canonical, id, &update)?;
+        .map_err(|e| ApiError::fail(500, e.proxmox_message()));
+    // A missing job is reported before a file Proxmox cannot write back.
+    let edited = edit(&reading, canonical.as_deref().unwrap_or(""))?;
+    canonical?;
     let written = JobsCfg::parse(&edited);
     let errors = section_errors(&written.proxmox_reading("jobs.cfg"), id);
     if !errors.is_empty() {

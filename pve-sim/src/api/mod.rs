@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `auth.rs` | the `PVEAPIToken=` check every request passes first |
 //! | `version.rs` | `GET /version`, `GET /nodes/{node}/time` |
-//! | `backup.rs` | `GET /cluster/backup`, `GET`/`PUT /cluster/backup/{id}` |
+//! | `backup.rs` | `GET`/`POST /cluster/backup`, `GET`/`PUT`/`DELETE /cluster/backup/{id}` |
 //! | `schedule.rs` | `GET /cluster/jobs/schedule-analyze` |
 //! | `tasks.rs` | `GET /nodes/{node}/tasks`, `.../{upid}/status`, `.../{upid}/log` |
 //! | `params.rs`, `error.rs` | request parameters; Proxmox's error bodies |
@@ -67,8 +67,11 @@ pub fn router(state: Shared) -> Router {
     let api = Router::new()
         .route("/version", get(version::version))
         .route("/nodes/{node}/time", get(version::time))
-        .route("/cluster/backup", get(list_jobs))
-        .route("/cluster/backup/{id}", get(get_job).put(put_job))
+        .route("/cluster/backup", get(list_jobs).post(post_job))
+        .route(
+            "/cluster/backup/{id}",
+            get(get_job).put(put_job).delete(delete_job),
+        )
         .route("/cluster/jobs/schedule-analyze", get(schedule::analyze))
         .route("/nodes/{node}/tasks", get(tasks::list))
         .route("/nodes/{node}/tasks/{upid}/status", get(tasks::status))
@@ -119,6 +122,20 @@ async fn get_job(
     Ok(data(job))
 }
 
+/// The parameters of a PUT/POST: query string plus body.
+fn write_params(
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Params, ApiError> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let mut params = Params::from_form(query.unwrap_or_default().as_bytes());
+    params.extend(Params::from_body(content_type, body).map_err(|e| ApiError::fail(400, e))?);
+    Ok(params)
+}
+
 async fn put_job(
     State(state): State<Shared>,
     Path(id): Path<String>,
@@ -126,12 +143,28 @@ async fn put_job(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let content_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let mut params = Params::from_form(query.unwrap_or_default().as_bytes());
-    params.extend(Params::from_body(content_type, &body).map_err(|e| ApiError::fail(400, e))?);
+    let params = write_params(query, &headers, &body)?;
     let caller = auth::caller(&headers);
     blocking(move || backup::update(&state.tree, &id, &params, &caller)).await?;
+    Ok(data(serde_json::Value::Null))
+}
+
+async fn post_job(
+    State(state): State<Shared>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = write_params(query, &headers, &body)?;
+    let caller = auth::caller(&headers);
+    blocking(move || backup::create(&state.tree, &params, &caller)).await?;
+    Ok(data(serde_json::Value::Null))
+}
+
+async fn delete_job(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    blocking(move || backup::delete(&state.tree, &state.config, &id)).await?;
     Ok(data(serde_json::Value::Null))
 }
