@@ -9,7 +9,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use pve_api::tasks::{parse_active_line, parse_index_line};
-use pve_api::{TaskRecord, TaskStatus, Upid};
+use pve_api::{ActiveRecord, TaskRecord, TaskStatus, Upid};
 
 use crate::tree::NodeTree;
 
@@ -62,13 +62,12 @@ pub fn read_archive(node: &NodeTree) -> Result<Vec<TaskRecord>> {
 }
 
 /// The `active` file's entries, in file order.
-pub fn read_active(node: &NodeTree) -> Result<Vec<TaskRecord>> {
+pub fn read_active(node: &NodeTree) -> Result<Vec<ActiveRecord>> {
     let path = node.task_active();
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(text
             .lines()
             .filter_map(|l| parse_active_line(l).ok())
-            .map(|active| active.record)
             .collect()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),

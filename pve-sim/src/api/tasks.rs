@@ -37,11 +37,12 @@ pub fn task_list(
     let mut entries: Vec<(TaskRecord, bool)> = Vec::new();
     if source == "active" || source == "all" {
         let active = tasks::read_active(node).map_err(|e| ApiError::internal(&e))?;
+        // Tasks the index does not hold yet (`saved 0`): the running ones.
         entries.extend(
             active
                 .into_iter()
-                .filter(|e| e.end.is_none())
-                .map(|e| (e, true)),
+                .filter(|a| !a.saved)
+                .map(|a| (a.record.clone(), a.record.end.is_none())),
         );
     }
     if source == "archive" || source == "all" {
@@ -178,7 +179,11 @@ pub fn task_status(
     let active = tasks::read_active(node_tree).map_err(|e| ApiError::internal(&e))?;
     let archive = tasks::read_archive(node_tree).map_err(|e| ApiError::internal(&e))?;
     let mut item = tasks::api_fields(&upid);
-    let known = active.iter().chain(archive.iter()).find(|e| e.upid == upid);
+    let known = active
+        .iter()
+        .map(|a| &a.record)
+        .chain(archive.iter())
+        .find(|e| e.upid == upid);
     match known {
         Some(record) if record.end.is_none() => {
             item.insert("status".into(), json!("running"));
