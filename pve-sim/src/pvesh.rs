@@ -100,8 +100,13 @@ pub fn execute(
         )
     };
     match (call.method.as_str(), parts.as_slice()) {
-        ("get", ["cluster", "backup"]) => backup::list(tree, now, tz),
-        ("get", ["cluster", "backup", id]) => backup::get(tree, id),
+        ("get", ["cluster", "backup"]) => call
+            .params
+            .only(&[])
+            .and_then(|()| backup::list(tree, now, tz)),
+        ("get", ["cluster", "backup", id]) => {
+            call.params.only(&[]).and_then(|()| backup::get(tree, id))
+        }
         ("set" | "put", ["cluster", "backup", id]) => {
             backup::update(tree, id, &call.params, &Caller::Root).map(|()| serde_json::Value::Null)
         }

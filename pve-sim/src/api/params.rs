@@ -63,6 +63,24 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Refuses parameters the endpoint does not have, with pve-http-server's words.
+    pub fn only(&self, allowed: &[&str]) -> Result<(), super::error::ApiError> {
+        let unknown: std::collections::BTreeMap<String, String> = self
+            .0
+            .iter()
+            .filter(|(key, _)| !allowed.contains(&key.as_str()))
+            .map(|(key, _)| {
+                let message = "property is not defined in schema and the schema does not allow additional properties";
+                (key.clone(), message.to_owned())
+            })
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(super::error::ApiError::params(unknown))
+        }
+    }
+
     /// Adds the pairs of `other` (query + body).
     pub fn extend(&mut self, other: Params) {
         self.0.extend(other.0);

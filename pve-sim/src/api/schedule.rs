@@ -27,6 +27,7 @@ pub async fn analyze(
 
 /// The answer's data for `params`, or the 400 of parameter verification.
 pub fn events(params: &Params, now: i64, tz: chrono_tz::Tz) -> Result<serde_json::Value, ApiError> {
+    params.only(&["schedule", "starttime", "iterations"])?;
     let mut errors = BTreeMap::new();
     let event = match params.get("schedule") {
         None => {

@@ -32,6 +32,18 @@ pub fn task_list(
     node: &NodeTree,
     params: &Params,
 ) -> Result<(Vec<serde_json::Value>, usize), ApiError> {
+    params.only(&[
+        "start",
+        "limit",
+        "userfilter",
+        "typefilter",
+        "vmid",
+        "errors",
+        "source",
+        "since",
+        "until",
+        "statusfilter",
+    ])?;
     let filter = Filter::from_params(params)?;
     let source = params.get("source").unwrap_or("archive");
     let mut entries: Vec<(TaskRecord, bool)> = Vec::new();
