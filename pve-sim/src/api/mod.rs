@@ -106,7 +106,11 @@ async fn no_such_path(method: axum::http::Method, uri: axum::http::Uri) -> ApiEr
     ApiError::fail(501, format!("Method '{method} {path}' not implemented\n"))
 }
 
-async fn list_jobs(State(state): State<Shared>) -> Result<Response, ApiError> {
+async fn list_jobs(
+    State(state): State<Shared>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    Params::from_form(query.unwrap_or_default().as_bytes()).only(&[])?;
     let now = state.clock.now();
     let tz = state.config.local_node().tz();
     let st = state.clone();
@@ -117,7 +121,9 @@ async fn list_jobs(State(state): State<Shared>) -> Result<Response, ApiError> {
 async fn get_job(
     State(state): State<Shared>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    Params::from_form(query.unwrap_or_default().as_bytes()).only(&[])?;
     let job = blocking(move || backup::get(&state.tree, &id)).await?;
     Ok(data(job))
 }
