@@ -28,6 +28,13 @@ pub struct CJob {
     pub length: usize,
 }
 
+impl CJob {
+    /// Whether the planner has a choice for this job (more than one allowed start).
+    pub fn is_movable(&self) -> bool {
+        self.starts.len() > 1
+    }
+}
+
 /// Where one run of a job on one resource begins (for a start at slot 0).
 #[derive(Debug, Clone, Copy)]
 pub struct Base {
@@ -55,6 +62,13 @@ pub struct Component {
 }
 
 impl Component {
+    /// Local indices of the jobs that have a choice (more than one allowed start).
+    pub fn movable_jobs(&self) -> Vec<usize> {
+        (0..self.jobs.len())
+            .filter(|&j| self.jobs[j].is_movable())
+            .collect()
+    }
+
     /// Calls `f` on every cell a job occupies when it starts at `start`.
     #[inline]
     pub fn for_cells(&self, job: usize, start: usize, mut f: impl FnMut(usize)) {

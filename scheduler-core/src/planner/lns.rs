@@ -23,9 +23,7 @@ pub fn improve(
     rng: &mut Rng,
     deadline: &dyn Deadline,
 ) -> State {
-    let movable: Vec<usize> = (0..c.jobs.len())
-        .filter(|&j| c.jobs[j].starts.len() > 1)
-        .collect();
+    let movable = c.movable_jobs();
     if movable.len() < 2 {
         return state;
     }
@@ -69,7 +67,7 @@ fn pick(c: &Component, state: &State, movable: &[usize], free: usize, rng: &mut 
     let grow = |j: usize, frontier: &mut Vec<usize>, in_set: &[bool]| {
         for &k in &c.neighbours[j] {
             let k = k as usize;
-            if !in_set[k] && c.jobs[k].starts.len() > 1 && !frontier.contains(&k) {
+            if !in_set[k] && c.jobs[k].is_movable() && !frontier.contains(&k) {
                 frontier.push(k);
             }
         }

@@ -157,7 +157,7 @@ fn budgets(components: &[Component], options: &Options) -> Vec<u64> {
     let wanted: Vec<f64> = components
         .iter()
         .map(|c| {
-            let movable = c.jobs.iter().filter(|j| j.starts.len() > 1).count();
+            let movable = c.jobs.iter().filter(|j| j.is_movable()).count();
             if movable < 2 {
                 0.0
             } else {
@@ -405,7 +405,7 @@ fn anneal_settings(c: &Component, moves: u64) -> Anneal {
     let spreads: Vec<f64> = c
         .jobs
         .iter()
-        .filter(|j| j.starts.len() > 1)
+        .filter(|j| j.is_movable())
         .map(|j| {
             let max = j.costs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let min = j.costs.iter().copied().fold(f64::INFINITY, f64::min);

@@ -271,9 +271,7 @@ pub fn anneal(
     rng: &mut Rng,
     deadline: &dyn Deadline,
 ) -> State {
-    let movable: Vec<usize> = (0..c.jobs.len())
-        .filter(|&j| c.jobs[j].starts.len() > 1)
-        .collect();
+    let movable = c.movable_jobs();
     if movable.is_empty() || settings.iterations == 0 {
         return s;
     }
