@@ -48,7 +48,7 @@ pub use error::{Error, Result};
 pub use tasks::{ActiveRecord, JobPhase, JobState, TaskRecord, TaskStatus};
 pub use tls::{Fingerprint, Trust};
 pub use types::{
-    BackupJob, JobUpdate, NodeTime, RunState, ScheduleEvent, TaskList, TaskQuery, TaskSource,
-    TaskState, TaskSummary, Version,
+    BackupJob, JobUpdate, NodeTime, RunState, ScheduleEvent, TaskFields, TaskList, TaskQuery,
+    TaskSource, TaskState, TaskSummary, Version,
 };
 pub use upid::Upid;

@@ -285,9 +285,9 @@ pub struct TaskList {
     pub total: Option<u64>,
 }
 
-/// One item of `GET /nodes/{node}/tasks`.
+/// The fields every task answer of Proxmox carries: the UPID and its parts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskSummary {
+pub struct TaskFields {
     /// The task id.
     pub upid: Upid,
     /// The node.
@@ -312,6 +312,14 @@ pub struct TaskSummary {
     /// The token that started the task, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenid: Option<String>,
+}
+
+/// One item of `GET /nodes/{node}/tasks`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSummary {
+    /// Who ran what, where and when (the UPID and its parts).
+    #[serde(flatten)]
+    pub task: TaskFields,
     /// End, for finished tasks.
     #[serde(
         default,
@@ -362,30 +370,9 @@ pub struct TaskState {
     /// How it ended, once stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exitstatus: Option<TaskStatus>,
-    /// The task id.
-    pub upid: Upid,
-    /// The node.
-    pub node: String,
-    /// The worker's process id.
-    #[serde(deserialize_with = "de::i64")]
-    pub pid: i64,
-    /// The worker's start in clock ticks since boot.
-    #[serde(deserialize_with = "de::i64")]
-    pub pstart: i64,
-    /// Start, seconds since the epoch.
-    #[serde(deserialize_with = "de::i64")]
-    pub starttime: i64,
-    /// The worker type.
-    #[serde(rename = "type")]
-    pub task_type: String,
-    /// The worker id.
-    #[serde(default, deserialize_with = "de::string")]
-    pub id: String,
-    /// The user, without a token part.
-    pub user: String,
-    /// The token that started the task, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokenid: Option<String>,
+    /// Who ran what, where and when (the UPID and its parts).
+    #[serde(flatten)]
+    pub task: TaskFields,
 }
 
 impl TaskState {

@@ -250,11 +250,11 @@ async fn serve_with_the_scheduler_shows_a_run_through_the_api() {
         assert!(std::time::Instant::now() < deadline, "no run appeared");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    assert_eq!(running.starttime, AT_0200);
+    assert_eq!(running.task.starttime, AT_0200);
     assert_eq!(running.status, Some(TaskStatus::Running));
     let finished = loop {
         let state = api
-            .task_status("hikurangi", &running.upid)
+            .task_status("hikurangi", &running.task.upid)
             .await
             .expect("status");
         if state.status == pve_api::RunState::Stopped {

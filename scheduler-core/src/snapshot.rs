@@ -897,7 +897,7 @@ impl Snapshot {
             );
         }
         let slot = self.slot_minutes;
-        if slot == 0 || DAY_MINUTES % slot != 0 {
+        if slot == 0 || !DAY_MINUTES.is_multiple_of(slot) {
             p.add(
                 "slot_minutes",
                 format!("{slot} does not divide a day (1440 minutes): use e.g. 5, 10, 15 or 30"),
@@ -1348,7 +1348,7 @@ fn occupied_slots(a: f64, b: f64, slot: u64) -> u64 {
     let mut any_fraction = false;
     for i in (0..width).rev() {
         let d = digit(&fa, i) + digit(&fb, i) + carry;
-        any_fraction |= d % 10 != 0;
+        any_fraction |= !d.is_multiple_of(10);
         carry = d / 10;
     }
     let whole = ia + ib + u64::from(carry);

@@ -171,7 +171,7 @@ async fn node_tasks_archive_and_all() {
         archive.tasks[4].outcome(),
         TaskStatus::Error("job errors".into())
     );
-    assert_eq!(archive.tasks[2].tokenid.as_deref(), Some("stagger"));
+    assert_eq!(archive.tasks[2].task.tokenid.as_deref(), Some("stagger"));
 
     let all = env
         .client

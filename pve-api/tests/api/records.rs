@@ -70,7 +70,8 @@ fn api_task_lists_agree_with_the_index_and_their_upids() {
             continue;
         }
         let tasks: Vec<pve_api::TaskSummary> = serde_json::from_value(fixture_data(&name)).unwrap();
-        for task in &tasks {
+        for summary in &tasks {
+            let task = &summary.task;
             let upid = &task.upid;
             assert_eq!(upid.node(), task.node);
             assert_eq!(i64::from(upid.pid()), task.pid);
@@ -82,13 +83,13 @@ fn api_task_lists_agree_with_the_index_and_their_upids() {
             assert_eq!(upid.token(), task.tokenid.as_deref());
             match index.iter().find(|r| r.upid == *upid) {
                 Some(record) => {
-                    assert_eq!(record.end, task.endtime, "{name}: {upid}");
-                    assert_eq!(record.status, task.outcome(), "{name}: {upid}");
+                    assert_eq!(record.end, summary.endtime, "{name}: {upid}");
+                    assert_eq!(record.status, summary.outcome(), "{name}: {upid}");
                 }
                 None => {
                     let running = active.iter().find(|r| r.record.upid == *upid);
                     assert!(running.is_some(), "{name}: {upid} in no task record");
-                    assert_eq!(task.outcome(), TaskStatus::Running);
+                    assert_eq!(summary.outcome(), TaskStatus::Running);
                 }
             }
         }

@@ -173,7 +173,7 @@ impl Value {
                 } else if repeat == 0 {
                     value == start
                 } else {
-                    (value - start) % repeat == 0
+                    (value - start).is_multiple_of(repeat)
                 }
             }
         }
