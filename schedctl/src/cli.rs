@@ -23,12 +23,38 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse a Proxmox calendar event and show when it fires next.
+    #[command(after_help = CALENDAR_EXAMPLES)]
     Calendar(commands::calendar::CalendarArgs),
     /// Read and edit /etc/pve/jobs.cfg without losing a byte.
     #[command(name = "jobs-cfg", subcommand)]
     JobsCfg(commands::jobs_cfg::JobsCfgCommand),
     /// Plan backup start times for a fleet snapshot: least overlap, then least load and moves.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan(commands::plan::PlanArgs),
     /// Replay noisy nights under the current starts or a plan: storm minutes per host, overlaps, the worst night.
+    #[command(after_help = SIMULATE_EXAMPLES)]
     Simulate(commands::simulate::SimulateArgs),
 }
+
+const CALENDAR_EXAMPLES: &str = "\
+Examples:
+  schedctl calendar 'mon..fri 02:00' --iterations 5 --tz Pacific/Auckland
+  schedctl calendar '*/15' --after 2024-11-02T10:00:00Z --iterations 3
+  schedctl calendar 'sat 03:30 UTC' --after @1730541600 --format json
+
+Proxmox evaluates an event without the UTC suffix in the node's local zone;
+'25:00' is minute 25 of every hour, not 01:00 (Proxmox's parser does the same).";
+
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  schedctl plan --snapshot fleet.json
+  schedctl plan --snapshot fleet.json --format json > plan.json
+  schedctl plan --snapshot fleet.json --time-limit 2 --seed 7
+
+The snapshot format is PLANNING-MODEL.md. Exit 0 also when no plan avoids
+overflow (\"feasible\": false, with the least overflow); exit 2 for a bad snapshot.";
+
+const SIMULATE_EXAMPLES: &str = "\
+Examples:
+  schedctl simulate --snapshot fleet.json --nights 28
+  schedctl simulate --snapshot fleet.json --plan plan.json --format json";

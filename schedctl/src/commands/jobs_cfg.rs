@@ -20,10 +20,25 @@ use crate::output::{print_json, print_text, Format};
 #[derive(Debug, Subcommand)]
 pub enum JobsCfgCommand {
     /// Show the jobs Proxmox sees in a jobs.cfg, its warnings and what a Proxmox write would make of it.
+    #[command(
+        after_help = "Examples:\n  schedctl jobs-cfg show /etc/pve/jobs.cfg\n  schedctl jobs-cfg show /etc/pve/jobs.cfg --format json"
+    )]
     Show(ShowArgs),
     /// Change one job's schedule, byte for byte nothing else.
+    #[command(after_help = SET_SCHEDULE_EXAMPLES)]
     SetSchedule(SetScheduleArgs),
 }
+
+const SET_SCHEDULE_EXAMPLES: &str = "\
+Examples:
+  schedctl jobs-cfg set-schedule /etc/pve/jobs.cfg backup-pihanga '03:30 UTC' > jobs.cfg.new
+  schedctl jobs-cfg set-schedule /etc/pve/jobs.cfg backup-pihanga '03:30 UTC' \\
+      --expect-digest \"$(sha1sum < /etc/pve/jobs.cfg | cut -d' ' -f1)\" --in-place
+
+Only the schedule value changes; comments, spacing and unknown keys stay as they are.
+This command does not take Proxmox's cluster lock: with --in-place it reads the file
+again just before the rename and refuses (exit 3) if someone changed it meanwhile;
+--expect-digest also ties the edit to the file your plan was made from.";
 
 /// Arguments of `jobs-cfg show`.
 #[derive(Debug, Args)]
