@@ -177,10 +177,12 @@ fn boolean_or_raw(key: Option<&FormatKey>, value: &str) -> String {
         ..
     }) = key
     {
-        match value.to_ascii_lowercase().as_str() {
-            "1" | "on" | "yes" | "true" => return "1".to_owned(),
-            "0" | "off" | "no" | "false" => return "0".to_owned(),
-            _ => {}
+        let any_case = |words: [&str; 4]| words.iter().any(|w| value.eq_ignore_ascii_case(w));
+        if any_case(["1", "on", "yes", "true"]) {
+            return "1".to_owned();
+        }
+        if any_case(["0", "off", "no", "false"]) {
+            return "0".to_owned();
         }
     }
     value.to_owned()
