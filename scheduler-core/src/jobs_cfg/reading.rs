@@ -313,13 +313,14 @@ impl<'a> Reader<'a> {
         let line = document.line(index);
         let key_text = &line[key.clone()];
         let value_text = value.clone().map(|range| &line[range]);
-        let checked = match (schema::property_index(key_text), value_text) {
-            (Some(index), Some(value)) if is_calendar_event(index) => {
-                Some(self.check_calendar_value(builder.section_type, index, value))
+        let property = schema::property_index(key_text);
+        let checked = match (property, value_text) {
+            (Some(property), Some(value)) if is_calendar_event(property) => {
+                Some(self.check_calendar_value(builder.section_type, property, value))
             }
             _ => None,
         };
-        match store_property(builder, key_text, value_text, checked) {
+        match store_property(builder, key_text, property, value_text, checked) {
             Ok(key_name) => {
                 let start = document.line_start(index);
                 builder.stored_lines.push(StoredLine {
@@ -433,10 +434,12 @@ impl<'a> Reader<'a> {
 /// The parse loop's rules for one property: unknown key, array push, duplicate,
 /// value check. Returns the stored key's name.
 ///
-/// `checked` is the value check's result when the caller already has it.
+/// `index` is the key's position in [`schema::PROPERTIES`]; `checked` is the
+/// value check's result when the caller already has it.
 fn store_property(
     builder: &mut Builder<'_>,
     key: &str,
+    index: Option<usize>,
     value: Option<&str>,
     checked: Option<Result<Value, String>>,
 ) -> Result<&'static str, String> {
@@ -452,7 +455,7 @@ fn store_property(
         builder.has_type_line = true;
         return Ok("type");
     }
-    let index = schema::property_index(key).ok_or_else(|| "unknown property type".to_owned())?;
+    let index = index.ok_or_else(|| "unknown property type".to_owned())?;
     let property = &schema::PROPERTIES[index];
     let name = property.name;
     if matches!(property.kind, Kind::List) {

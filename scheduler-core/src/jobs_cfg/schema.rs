@@ -322,11 +322,11 @@ pub(crate) fn property(key: &str) -> Option<&'static Property> {
 
 /// Index in [`PROPERTIES`] of the property named `key`.
 pub(crate) fn property_index(key: &str) -> Option<usize> {
-    // Byte-wise comparison inlined: the names are short, a `memcmp` call per step costs more.
-    let key = key.as_bytes();
-    PROPERTIES
-        .binary_search_by(|p| p.name.as_bytes().iter().cmp(key.iter()))
-        .ok()
+    // Length and first byte rule out nearly every other name without a `memcmp` call.
+    let first = key.as_bytes().first()?;
+    PROPERTIES.iter().position(|p| {
+        p.name.len() == key.len() && p.name.as_bytes().first() == Some(first) && p.name == key
+    })
 }
 
 /// Proxmox's `check_value` for one property line of a known section type:
