@@ -2,6 +2,7 @@
 //! three formats jobs.cfg uses, read as `JSONSchema::parse_property_string`
 //! reads them and printed as `print_property_string` prints them.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use super::schema::{check_boolean, check_integer, check_storage_id};
@@ -137,12 +138,16 @@ fn split_parts(format: &PropertyFormat, text: &str) -> Result<BTreeMap<String, S
         }
         match part.split_once('=') {
             Some((name, value)) if !name.is_empty() && !value.is_empty() => {
-                if map.contains_key(name) {
-                    return Err(format!(
-                        "duplicate key in comma-separated list property: {name}\n"
-                    ));
+                match map.entry(name.to_owned()) {
+                    Entry::Occupied(_) => {
+                        return Err(format!(
+                            "duplicate key in comma-separated list property: {name}\n"
+                        ))
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(boolean_or_raw(format.key(name), value));
+                    }
                 }
-                map.insert(name.to_owned(), boolean_or_raw(format.key(name), value));
             }
             Some(_) => return Err("missing key in comma-separated list property\n".to_owned()),
             None => {

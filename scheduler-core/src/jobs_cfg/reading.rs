@@ -173,7 +173,7 @@ pub(crate) fn read(document: &Document, file_name: &str) -> Reading {
         next_order: 1,
         scratch_lines: Vec::new(),
         scratch_values: Values::default(),
-        calendar_checks: HashMap::new(),
+        calendar_checks: Vec::new(),
     };
     reader.read_all();
     Reading {
@@ -182,6 +182,9 @@ pub(crate) fn read(document: &Document, file_name: &str) -> Reading {
         sections: reader.sections.into_iter().flatten().collect(),
     }
 }
+
+/// How many distinct calendar-event values one reading remembers the check of.
+const CALENDAR_CHECKS_KEPT: usize = 32;
 
 struct Reader<'a> {
     document: &'a Document,
@@ -199,9 +202,10 @@ struct Reader<'a> {
     scratch_lines: Vec<StoredLine>,
     /// Reused buffer for the values of the section being read.
     scratch_values: Values,
-    /// `check_value` results of calendar-event values already seen: a file
-    /// repeats a handful of schedules, and parsing one is the costly check.
-    calendar_checks: HashMap<(SectionType, &'a str), Result<Value, String>>,
+    /// `check_value` results of the first [`CALENDAR_CHECKS_KEPT`] distinct
+    /// calendar-event values: a file repeats a handful of schedules, and
+    /// parsing one is the costly check (a short list beats hashing here).
+    calendar_checks: Vec<(SectionType, &'a str, Result<Value, String>)>,
 }
 
 /// A section being read.
@@ -358,12 +362,19 @@ impl<'a> Reader<'a> {
         index: usize,
         value: &'a str,
     ) -> Result<Value, String> {
-        self.calendar_checks
-            .entry((section_type, value))
-            .or_insert_with(|| {
-                schema::check_value(section_type, &schema::PROPERTIES[index], Some(value))
-            })
-            .clone()
+        let seen = self
+            .calendar_checks
+            .iter()
+            .find(|(kind, seen, _)| *kind == section_type && *seen == value);
+        if let Some((_, _, checked)) = seen {
+            return checked.clone();
+        }
+        let checked = schema::check_value(section_type, &schema::PROPERTIES[index], Some(value));
+        if self.calendar_checks.len() < CALENDAR_CHECKS_KEPT {
+            self.calendar_checks
+                .push((section_type, value, checked.clone()));
+        }
+        checked
     }
 
     /// `check_config` with `create`: required options, then Registry's defaults and decoding.
