@@ -201,20 +201,16 @@ fn perl_true(value: &str) -> bool {
 /// `check_object` without additional properties: every error, one line per key.
 fn check_object(format: &PropertyFormat, map: &BTreeMap<String, String>) -> Result<(), String> {
     let mut errors: BTreeMap<&str, String> = BTreeMap::new();
-    for key in format.keys {
-        if let Some(value) = map.get(key.name) {
-            if let Err(error) = check_key(key, value) {
-                errors.insert(key.name, error);
-            }
-        }
-    }
-    for name in map.keys() {
-        if format.key(name).is_none() {
-            errors.insert(
-                name,
+    for (name, value) in map {
+        let error = match format.key(name) {
+            Some(key) => check_key(key, value).err(),
+            None => Some(
                 "property is not defined in schema and the schema does not allow additional properties"
                     .to_owned(),
-            );
+            ),
+        };
+        if let Some(error) = error {
+            errors.insert(name, error);
         }
     }
     if errors.is_empty() {

@@ -344,7 +344,7 @@ pub(crate) fn check_value(
         (None, Kind::Boolean) => "1",
         (None, _) => return Err("got undefined value".to_owned()),
     };
-    if value.contains(['\n', '\r']) {
+    if value.bytes().any(|b| b == b'\n' || b == b'\r') {
         return Err("property contains a line feed".to_owned());
     }
     check_kind(&property.kind, value)
