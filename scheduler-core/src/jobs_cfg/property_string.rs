@@ -2,6 +2,7 @@
 //! three formats jobs.cfg uses, read as `JSONSchema::parse_property_string`
 //! reads them and printed as `print_property_string` prints them.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use super::schema::{check_boolean, check_integer, check_storage_id};
@@ -137,12 +138,16 @@ fn split_parts(format: &PropertyFormat, text: &str) -> Result<BTreeMap<String, S
         }
         match part.split_once('=') {
             Some((name, value)) if !name.is_empty() && !value.is_empty() => {
-                if map.contains_key(name) {
-                    return Err(format!(
-                        "duplicate key in comma-separated list property: {name}\n"
-                    ));
+                match map.entry(name.to_owned()) {
+                    Entry::Occupied(_) => {
+                        return Err(format!(
+                            "duplicate key in comma-separated list property: {name}\n"
+                        ))
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(boolean_or_raw(format.key(name), value));
+                    }
                 }
-                map.insert(name.to_owned(), boolean_or_raw(format.key(name), value));
             }
             Some(_) => return Err("missing key in comma-separated list property\n".to_owned()),
             None => {
@@ -177,10 +182,12 @@ fn boolean_or_raw(key: Option<&FormatKey>, value: &str) -> String {
         ..
     }) = key
     {
-        match value.to_ascii_lowercase().as_str() {
-            "1" | "on" | "yes" | "true" => return "1".to_owned(),
-            "0" | "off" | "no" | "false" => return "0".to_owned(),
-            _ => {}
+        let any_case = |words: [&str; 4]| words.iter().any(|w| value.eq_ignore_ascii_case(w));
+        if any_case(["1", "on", "yes", "true"]) {
+            return "1".to_owned();
+        }
+        if any_case(["0", "off", "no", "false"]) {
+            return "0".to_owned();
         }
     }
     value.to_owned()
@@ -194,20 +201,16 @@ fn perl_true(value: &str) -> bool {
 /// `check_object` without additional properties: every error, one line per key.
 fn check_object(format: &PropertyFormat, map: &BTreeMap<String, String>) -> Result<(), String> {
     let mut errors: BTreeMap<&str, String> = BTreeMap::new();
-    for key in format.keys {
-        if let Some(value) = map.get(key.name) {
-            if let Err(error) = check_key(key, value) {
-                errors.insert(key.name, error);
-            }
-        }
-    }
-    for name in map.keys() {
-        if format.key(name).is_none() {
-            errors.insert(
-                name,
+    for (name, value) in map {
+        let error = match format.key(name) {
+            Some(key) => check_key(key, value).err(),
+            None => Some(
                 "property is not defined in schema and the schema does not allow additional properties"
                     .to_owned(),
-            );
+            ),
+        };
+        if let Some(error) = error {
+            errors.insert(name, error);
         }
     }
     if errors.is_empty() {

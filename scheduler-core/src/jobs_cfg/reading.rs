@@ -171,6 +171,9 @@ pub(crate) fn read(document: &Document, file_name: &str) -> Reading {
         sections: Vec::new(),
         index: HashMap::new(),
         next_order: 1,
+        scratch_lines: Vec::new(),
+        scratch_values: Values::default(),
+        calendar_checks: Vec::new(),
     };
     reader.read_all();
     Reading {
@@ -179,6 +182,9 @@ pub(crate) fn read(document: &Document, file_name: &str) -> Reading {
         sections: reader.sections.into_iter().flatten().collect(),
     }
 }
+
+/// How many distinct calendar-event values one reading remembers the check of.
+const CALENDAR_CHECKS_KEPT: usize = 32;
 
 struct Reader<'a> {
     document: &'a Document,
@@ -192,15 +198,23 @@ struct Reader<'a> {
     /// Section id → position in `sections`.
     index: HashMap<String, usize>,
     next_order: usize,
+    /// Reused buffer for the stored lines of the section being read.
+    scratch_lines: Vec<StoredLine>,
+    /// Reused buffer for the values of the section being read.
+    scratch_values: Values,
+    /// `check_value` results of the first [`CALENDAR_CHECKS_KEPT`] distinct
+    /// calendar-event values: a file repeats a handful of schedules, and
+    /// parsing one is the costly check (a short list beats hashing here).
+    calendar_checks: Vec<(SectionType, &'a str, Result<Value, String>)>,
 }
 
 /// A section being read.
-struct Builder {
+struct Builder<'a> {
     section_type: SectionType,
-    id: String,
+    id: &'a str,
     header_line: usize,
     last_line: usize,
-    values: BTreeMap<&'static str, Value>,
+    values: Values,
     stored_lines: Vec<StoredLine>,
     /// A `type` line naming the section's own type was stored.
     has_type_line: bool,
@@ -244,7 +258,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a section from its header up to the first empty (or `0`) line.
-    fn read_section(&mut self, header_index: usize, type_name: &str, id: &str) {
+    fn read_section(&mut self, header_index: usize, type_name: &str, id: &'a str) {
         let header_line = header_index + 1;
         let section_type = if type_name == "0" {
             self.skip_warning(header_line, id, "missing type - internal error".to_owned());
@@ -258,11 +272,11 @@ impl<'a> Reader<'a> {
         };
         let mut builder = section_type.map(|section_type| Builder {
             section_type,
-            id: id.to_owned(),
+            id,
             header_line,
             last_line: header_line,
-            values: BTreeMap::new(),
-            stored_lines: Vec::new(),
+            values: std::mem::take(&mut self.scratch_values),
+            stored_lines: std::mem::take(&mut self.scratch_lines),
             has_type_line: false,
         });
         while let Some((index, line)) = self.next_line() {
@@ -294,7 +308,7 @@ impl<'a> Reader<'a> {
     /// One property line: check it against the schema, store it or report why not.
     fn read_property(
         &mut self,
-        builder: &mut Builder,
+        builder: &mut Builder<'a>,
         index: usize,
         key: Range<usize>,
         value: Option<Range<usize>>,
@@ -303,7 +317,14 @@ impl<'a> Reader<'a> {
         let line = document.line(index);
         let key_text = &line[key.clone()];
         let value_text = value.clone().map(|range| &line[range]);
-        match store_property(builder, key_text, value_text) {
+        let property = schema::property_index(key_text);
+        let checked = match (property, value_text) {
+            (Some(property), Some(value)) if is_calendar_event(property) => {
+                Some(self.check_calendar_value(builder.section_type, property, value))
+            }
+            _ => None,
+        };
+        match store_property(builder, key_text, property, value_text, checked) {
             Ok(key_name) => {
                 let start = document.line_start(index);
                 builder.stored_lines.push(StoredLine {
@@ -326,7 +347,7 @@ impl<'a> Reader<'a> {
                 self.errors.push(PropertyError {
                     line: index + 1,
                     context,
-                    section: builder.id.clone(),
+                    section: builder.id.to_owned(),
                     key: key_text.to_owned(),
                     message,
                 });
@@ -334,28 +355,53 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `check_value` of a calendar-event property, once per distinct value and type.
+    fn check_calendar_value(
+        &mut self,
+        section_type: SectionType,
+        index: usize,
+        value: &'a str,
+    ) -> Result<Value, String> {
+        let seen = self
+            .calendar_checks
+            .iter()
+            .find(|(kind, seen, _)| *kind == section_type && *seen == value);
+        if let Some((_, _, checked)) = seen {
+            return checked.clone();
+        }
+        let checked = schema::check_value(section_type, &schema::PROPERTIES[index], Some(value));
+        if self.calendar_checks.len() < CALENDAR_CHECKS_KEPT {
+            self.calendar_checks
+                .push((section_type, value, checked.clone()));
+        }
+        checked
+    }
+
     /// `check_config` with `create`: required options, then Registry's defaults and decoding.
-    fn finish_section(&mut self, builder: Builder, type_name: &str) {
-        let missing_option = builder
-            .section_type
-            .options()
-            .find(|p| {
-                builder.section_type.usage(p) == Usage::Required
-                    && !builder.values.contains_key(p.name)
+    fn finish_section(&mut self, mut builder: Builder<'a>, type_name: &str) {
+        let missing_option = schema::PROPERTIES
+            .iter()
+            .enumerate()
+            .find(|(index, p)| {
+                builder.section_type.usage(p) == Usage::Required && !builder.values.contains(*index)
             })
-            .map(|p| p.name.to_owned());
+            .map(|(_, p)| p.name.to_owned());
         let missing = missing_option
             .as_ref()
             .map(|name| format!("missing value for required option '{name}'"));
         if let Some(problem) = &missing {
-            self.skip_warning(builder.last_line, &builder.id, problem.clone());
+            self.skip_warning(builder.last_line, builder.id, problem.clone());
         }
         let values = match missing {
             Some(_) => None,
-            None => Some(with_registry_defaults(builder.values)),
+            None => Some(with_registry_defaults(&mut builder.values)),
         };
+        builder.values.entries.clear();
+        self.scratch_values = builder.values;
+        let stored_lines: Vec<StoredLine> = builder.stored_lines.drain(..).collect();
+        self.scratch_lines = builder.stored_lines;
         let section = Section {
-            id: builder.id,
+            id: builder.id.to_owned(),
             section_type: type_name.to_owned(),
             order: self.next_order,
             header_line: builder.header_line,
@@ -363,16 +409,16 @@ impl<'a> Reader<'a> {
             values,
             problem: missing,
             missing_option,
-            stored_lines: builder.stored_lines,
+            stored_lines,
         };
         self.next_order += 1;
-        self.record(section);
+        self.record(builder.id, section);
     }
 
     /// Stores a section under its id; a later section with the same id replaces the earlier one.
-    fn record(&mut self, section: Section) {
+    fn record(&mut self, id: &'a str, section: Section) {
         let position = self.sections.len();
-        if let Some(old) = self.index.insert(section.id.clone(), position) {
+        if let Some(old) = self.index.insert(id.to_owned(), position) {
             self.sections[old] = None;
         }
         self.sections.push(Some(section));
@@ -398,10 +444,15 @@ impl<'a> Reader<'a> {
 
 /// The parse loop's rules for one property: unknown key, array push, duplicate,
 /// value check. Returns the stored key's name.
+///
+/// `index` is the key's position in [`schema::PROPERTIES`]; `checked` is the
+/// value check's result when the caller already has it.
 fn store_property(
-    builder: &mut Builder,
+    builder: &mut Builder<'_>,
     key: &str,
+    index: Option<usize>,
     value: Option<&str>,
+    checked: Option<Result<Value, String>>,
 ) -> Result<&'static str, String> {
     if key == "type" {
         // In the property list with type `string`: never an array, and its own
@@ -415,33 +466,86 @@ fn store_property(
         builder.has_type_line = true;
         return Ok("type");
     }
-    let property = schema::property(key).ok_or_else(|| "unknown property type".to_owned())?;
+    let index = index.ok_or_else(|| "unknown property type".to_owned())?;
+    let property = &schema::PROPERTIES[index];
     let name = property.name;
     if matches!(property.kind, Kind::List) {
         let checked = schema::check_value(builder.section_type, property, value)?;
-        match (checked, builder.values.get_mut(name)) {
+        match (checked, builder.values.get_mut(index)) {
             (Value::List(new), Some(Value::List(items))) => items.extend(new),
-            (checked, _) => {
-                builder.values.insert(name, checked);
-            }
+            (checked, _) => builder.values.insert(index, checked),
         }
         return Ok(name);
     }
-    if builder.values.contains_key(name) {
+    if builder.values.contains(index) {
         return Err("duplicate attribute".to_owned());
     }
-    let checked = schema::check_value(builder.section_type, property, value)?;
-    builder.values.insert(name, checked);
+    let checked = match checked {
+        Some(checked) => checked?,
+        None => schema::check_value(builder.section_type, property, value)?,
+    };
+    builder.values.insert(index, checked);
     Ok(name)
 }
 
-/// Registry's `parse_config`: `enabled` defaults to 1 and `comment` is percent-decoded.
-fn with_registry_defaults(
-    mut values: BTreeMap<&'static str, Value>,
-) -> BTreeMap<&'static str, Value> {
-    values.entry("enabled").or_insert(Value::Bool(true));
-    if let Some(Value::Text(stored)) = values.get_mut("comment") {
-        *stored = comment::decode(stored);
+/// The values of the section being read, keyed by their index in
+/// [`schema::PROPERTIES`] (a handful per section: a linear scan beats a map).
+#[derive(Default)]
+struct Values {
+    entries: Vec<(usize, Value)>,
+}
+
+impl Values {
+    fn contains(&self, index: usize) -> bool {
+        self.entries.iter().any(|(i, _)| *i == index)
     }
-    values
+
+    fn get_mut(&mut self, index: usize) -> Option<&mut Value> {
+        self.entries
+            .iter_mut()
+            .find(|(i, _)| *i == index)
+            .map(|(_, value)| value)
+    }
+
+    /// Sets the value at `index`, replacing an earlier one.
+    fn insert(&mut self, index: usize, value: Value) {
+        match self.get_mut(index) {
+            Some(stored) => *stored = value,
+            None => self.entries.push((index, value)),
+        }
+    }
+
+    /// The map Proxmox holds: keys in name order (the order of `PROPERTIES`).
+    fn take_map(&mut self) -> BTreeMap<&'static str, Value> {
+        self.entries.sort_unstable_by_key(|(index, _)| *index);
+        self.entries
+            .drain(..)
+            .map(|(index, value)| (schema::PROPERTIES[index].name, value))
+            .collect()
+    }
+}
+
+/// Registry's `parse_config`: `enabled` defaults to 1 and `comment` is percent-decoded.
+fn with_registry_defaults(values: &mut Values) -> BTreeMap<&'static str, Value> {
+    let enabled = schema::ENABLED;
+    if !values.contains(enabled) {
+        values.insert(enabled, Value::Bool(true));
+    }
+    if let Some(Value::Text(stored)) = values.get_mut(schema::COMMENT) {
+        if stored.contains('%') {
+            *stored = comment::decode(stored);
+        }
+    }
+    values.take_map()
+}
+
+/// Whether the property at `index` holds a calendar event (`schedule`).
+fn is_calendar_event(index: usize) -> bool {
+    matches!(
+        schema::PROPERTIES[index].kind,
+        Kind::Text {
+            format: Some(schema::Format::CalendarEvent),
+            ..
+        }
+    )
 }

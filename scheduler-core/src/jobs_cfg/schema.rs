@@ -308,12 +308,25 @@ pub(crate) static PROPERTIES: &[Property] = &[
     vzdump("zstd", integer(None, None)),
 ];
 
+/// Index of `comment` in [`PROPERTIES`].
+pub(crate) const COMMENT: usize = 2;
+
+/// Index of `enabled` in [`PROPERTIES`].
+pub(crate) const ENABLED: usize = 6;
+
 /// The property named `key` in the shared list (`type` is handled by the reader).
+#[cfg(test)]
 pub(crate) fn property(key: &str) -> Option<&'static Property> {
-    PROPERTIES
-        .binary_search_by(|p| p.name.cmp(key))
-        .ok()
-        .map(|i| &PROPERTIES[i])
+    property_index(key).map(|i| &PROPERTIES[i])
+}
+
+/// Index in [`PROPERTIES`] of the property named `key`.
+pub(crate) fn property_index(key: &str) -> Option<usize> {
+    // Length and first byte rule out nearly every other name without a `memcmp` call.
+    let first = key.as_bytes().first()?;
+    PROPERTIES.iter().position(|p| {
+        p.name.len() == key.len() && p.name.as_bytes().first() == Some(first) && p.name == key
+    })
 }
 
 /// Proxmox's `check_value` for one property line of a known section type:
@@ -331,7 +344,7 @@ pub(crate) fn check_value(
         (None, Kind::Boolean) => "1",
         (None, _) => return Err("got undefined value".to_owned()),
     };
-    if value.contains(['\n', '\r']) {
+    if value.bytes().any(|b| b == b'\n' || b == b'\r') {
         return Err("property contains a line feed".to_owned());
     }
     check_kind(&property.kind, value)
@@ -463,7 +476,7 @@ pub(crate) fn check_storage_id(value: &str) -> Result<(), String> {
 
 /// A `-list` format: every item of `split_list` must pass (an empty list passes).
 fn check_list(value: &str, item_ok: fn(&str) -> bool, message: &str) -> Result<(), String> {
-    if syntax::split_list(value).into_iter().all(item_ok) {
+    if syntax::split_list(value).all(item_ok) {
         Ok(())
     } else {
         Err(message.to_owned())
@@ -585,6 +598,18 @@ mod tests {
     fn check(section_type: SectionType, key: &str, value: Option<&str>) -> Result<Value, String> {
         let property = property(key).expect("a known key");
         check_value(section_type, property, value).map_err(|e| syntax::trim_end(&e).to_owned())
+    }
+
+    #[test]
+    fn named_indices_point_at_their_properties() {
+        assert_eq!(PROPERTIES[COMMENT].name, "comment");
+        assert_eq!(PROPERTIES[ENABLED].name, "enabled");
+        for (index, p) in PROPERTIES.iter().enumerate() {
+            assert_eq!(property_index(p.name), Some(index));
+        }
+        assert_eq!(property_index("type"), None);
+        assert_eq!(property_index("zzz"), None);
+        assert_eq!(property_index(""), None);
     }
 
     #[test]

@@ -120,27 +120,34 @@ fn word_runs(bytes: &[u8]) -> Vec<Range<usize>> {
 }
 
 /// PVE's `split_list`: items separated by `,`, `;` or whitespace (or by NUL
-/// bytes when the text holds one). Empty input gives no items.
-pub(crate) fn split_list(text: &str) -> Vec<&str> {
-    if text.contains('\0') {
-        let mut items: Vec<&str> = text.split('\0').collect();
-        while items.last().is_some_and(|item| item.is_empty()) {
-            items.pop();
+/// bytes when the text holds one, trailing empty items dropped). Empty input gives no items.
+pub(crate) fn split_list(text: &str) -> impl Iterator<Item = &str> {
+    let nul = text.contains('\0');
+    let kept = if nul {
+        text.trim_end_matches('\0')
+    } else {
+        text
+    };
+    kept.split(move |c: char| {
+        if nul {
+            c == '\0'
+        } else {
+            c == ',' || c == ';' || (c.is_ascii() && is_space(c as u8))
         }
-        return items;
-    }
-    text.split(|c: char| c == ',' || c == ';' || (c.is_ascii() && is_space(c as u8)))
-        .filter(|item| !item.is_empty())
-        .collect()
+    })
+    .filter(move |item| {
+        if nul {
+            !kept.is_empty()
+        } else {
+            !item.is_empty()
+        }
+    })
 }
 
 /// Perl's `split(/,/, $text)`: trailing empty fields are dropped.
-pub(crate) fn split_commas(text: &str) -> Vec<&str> {
-    let mut parts: Vec<&str> = text.split(',').collect();
-    while parts.last().is_some_and(|part| part.is_empty()) {
-        parts.pop();
-    }
-    parts
+pub(crate) fn split_commas(text: &str) -> impl Iterator<Item = &str> {
+    let kept = text.trim_end_matches(',');
+    kept.split(',').filter(move |_| !kept.is_empty())
 }
 
 #[cfg(test)]
@@ -205,12 +212,16 @@ mod tests {
 
     #[test]
     fn lists_split_like_pve() {
-        assert_eq!(
-            split_list("100 101;102,,103"),
-            vec!["100", "101", "102", "103"]
-        );
-        assert_eq!(split_list(""), Vec::<&str>::new());
-        assert_eq!(split_list("a\0\0b\0"), vec!["a", "", "b"]);
-        assert_eq!(split_commas("a,,b,,"), vec!["a", "", "b"]);
+        let list = |text| split_list(text).collect::<Vec<_>>();
+        let commas = |text| split_commas(text).collect::<Vec<_>>();
+        assert_eq!(list("100 101;102,,103"), vec!["100", "101", "102", "103"]);
+        assert_eq!(list(""), Vec::<&str>::new());
+        assert_eq!(list("a\0\0b\0"), vec!["a", "", "b"]);
+        assert_eq!(list("\0\0"), Vec::<&str>::new());
+        assert_eq!(list("\0a"), vec!["", "a"]);
+        assert_eq!(commas("a,,b,,"), vec!["a", "", "b"]);
+        assert_eq!(commas(",a"), vec!["", "a"]);
+        assert_eq!(commas(",,"), Vec::<&str>::new());
+        assert_eq!(commas(""), Vec::<&str>::new());
     }
 }
