@@ -26,29 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the PVE HTTPS API (prints the listen address, certificate fingerprint and token).
-    Serve {
-        /// The simulated cluster's directory (made by `pve-sim init`).
-        #[arg(long)]
-        root: PathBuf,
-        /// Nodes to simulate, in order (the first answers requests); default: every node of the tree.
-        #[arg(long = "node")]
-        nodes: Vec<String>,
-        /// Address to listen on (port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:8006")]
-        listen: SocketAddr,
-        /// Simulated seconds per real second (0 freezes the clock).
-        #[arg(long, default_value_t = 1.0)]
-        speed: f64,
-        /// Simulated start time (epoch seconds); default: the real time.
-        #[arg(long)]
-        now: Option<i64>,
-        /// Also run the simulated pvescheduler.
-        #[arg(long)]
-        scheduler: bool,
-        /// Delay of 401 answers in milliseconds (Proxmox waits 3 s).
-        #[arg(long, default_value_t = 3000)]
-        auth_delay_ms: u64,
-    },
+    Serve(ServeOptions),
     /// Run only the simulated pvescheduler from --now until --until (simulated time).
     Scheduler {
         /// The simulated cluster's directory.
@@ -65,29 +43,7 @@ enum Command {
         until: i64,
     },
     /// Lay out a simulated cluster from a fixture directory.
-    Init {
-        /// The directory to create the cluster in.
-        #[arg(long)]
-        root: PathBuf,
-        /// Fixture directory (jobs.cfg or --jobs, tasks-index, tasks-active, state-vzdump-*.json, vzdump.conf).
-        #[arg(long)]
-        from: PathBuf,
-        /// The jobs file to use, a name in --from or a path (default: jobs.cfg).
-        #[arg(long)]
-        jobs: Option<PathBuf>,
-        /// Node NAME or NAME=ZONE, repeatable, in order; default: the nodes the fixtures name.
-        #[arg(long = "node")]
-        nodes: Vec<String>,
-        /// Time zone of nodes given without one.
-        #[arg(long, default_value = "UTC")]
-        timezone: String,
-        /// API token id the server accepts.
-        #[arg(long, default_value = "root@pam!stagger")]
-        token_id: String,
-        /// Token secret (default: a random UUID).
-        #[arg(long)]
-        token_secret: Option<String>,
-    },
+    Init(InitOptions),
     /// Answer `pvesh get|set ...` on the tree, as root on one node.
     Pvesh {
         /// The simulated cluster's directory.
@@ -114,40 +70,8 @@ pub fn run(cli: Cli) -> ExitCode {
             now,
             args,
         } => return run_pvesh(&root, node, now, &args),
-        Command::Init {
-            root,
-            from,
-            jobs,
-            nodes,
-            timezone,
-            token_id,
-            token_secret,
-        } => run_init(InitOptions {
-            root,
-            from,
-            jobs,
-            nodes,
-            timezone,
-            token_id,
-            token_secret,
-        }),
-        Command::Serve {
-            root,
-            nodes,
-            listen,
-            speed,
-            now,
-            scheduler,
-            auth_delay_ms,
-        } => run_serve(ServeOptions {
-            root,
-            nodes,
-            listen,
-            speed,
-            now,
-            scheduler,
-            auth_delay: Duration::from_millis(auth_delay_ms),
-        }),
+        Command::Init(options) => run_init(options),
+        Command::Serve(options) => run_serve(options),
         Command::Scheduler {
             root,
             speed,
@@ -180,14 +104,30 @@ fn run_init(options: InitOptions) -> Result<()> {
     Ok(())
 }
 
+/// The arguments of `pve-sim serve`.
+#[derive(Debug, clap::Args)]
 struct ServeOptions {
+    /// The simulated cluster's directory (made by `pve-sim init`).
+    #[arg(long)]
     root: PathBuf,
+    /// Nodes to simulate, in order (the first answers requests); default: every node of the tree.
+    #[arg(long = "node")]
     nodes: Vec<String>,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8006")]
     listen: SocketAddr,
+    /// Simulated seconds per real second (0 freezes the clock).
+    #[arg(long, default_value_t = 1.0)]
     speed: f64,
+    /// Simulated start time (epoch seconds); default: the real time.
+    #[arg(long)]
     now: Option<i64>,
+    /// Also run the simulated pvescheduler.
+    #[arg(long)]
     scheduler: bool,
-    auth_delay: Duration,
+    /// Delay of 401 answers in milliseconds (Proxmox waits 3 s).
+    #[arg(long, default_value_t = 3000)]
+    auth_delay_ms: u64,
 }
 
 fn run_serve(options: ServeOptions) -> Result<()> {
@@ -235,7 +175,7 @@ fn run_serve(options: ServeOptions) -> Result<()> {
             tree,
             config,
             clock,
-            auth_delay: options.auth_delay,
+            auth_delay: Duration::from_millis(options.auth_delay_ms),
         });
         server::serve(listener, tls_config, state).await
     })

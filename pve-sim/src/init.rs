@@ -17,22 +17,29 @@ use pve_api::Upid;
 
 use crate::tree::{NodeConfig, RunConfig, SimConfig, TokenConfig, Tree, VersionConfig};
 
-/// What `init` is asked to do.
-#[derive(Clone, Debug)]
+/// What `init` is asked to do (the arguments of `pve-sim init`).
+#[derive(Clone, Debug, clap::Args)]
 pub struct InitOptions {
-    /// The tree to create.
+    /// The directory to create the cluster in.
+    #[arg(long)]
     pub root: PathBuf,
-    /// The fixture directory.
+    /// Fixture directory (jobs.cfg or --jobs, tasks-index, tasks-active, state-vzdump-*.json, vzdump.conf).
+    #[arg(long)]
     pub from: PathBuf,
-    /// A jobs file name in `from` (or a path).
+    /// The jobs file to use, a name in --from or a path (default: jobs.cfg).
+    #[arg(long)]
     pub jobs: Option<PathBuf>,
-    /// `NAME` or `NAME=ZONE`.
+    /// Node NAME or NAME=ZONE, repeatable, in order; default: the nodes the fixtures name.
+    #[arg(long = "node")]
     pub nodes: Vec<String>,
-    /// Zone of nodes given without one.
+    /// Time zone of nodes given without one.
+    #[arg(long, default_value = "UTC")]
     pub timezone: String,
-    /// The token id.
+    /// API token id the server accepts.
+    #[arg(long, default_value = "root@pam!stagger")]
     pub token_id: String,
-    /// The token secret; generated when absent.
+    /// Token secret (default: a random UUID).
+    #[arg(long)]
     pub token_secret: Option<String>,
 }
 

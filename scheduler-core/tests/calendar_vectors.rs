@@ -75,13 +75,7 @@ fn every_calendar_vector_passes() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} rows fail:\n{}",
-        failures.len(),
-        rows.len(),
-        failures.join("\n")
-    );
+    assert_every_row_passes(&failures, rows.len());
 }
 
 #[test]
@@ -111,13 +105,7 @@ fn every_doc_example_passes() {
             "schedule={schedule:?} valid={valid} next={next} got={got}"
         ));
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} rows fail:\n{}",
-        failures.len(),
-        rows.len(),
-        failures.join("\n")
-    );
+    assert_every_row_passes(&failures, rows.len());
 }
 
 #[test]
@@ -198,4 +186,15 @@ fn proxmox_time_upstream_cases_outside_the_shipped_half() {
     for weekdays in ["MON", "thursday", "mon,tue..wednesday,fri..sat", "sun..sat"] {
         assert!(CalendarEvent::parse(weekdays).is_ok(), "{weekdays}");
     }
+}
+
+/// Fails with every failing row at once, so one run shows the whole picture.
+fn assert_every_row_passes(failures: &[String], rows: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows fail:\n{}",
+        failures.len(),
+        rows,
+        failures.join("\n")
+    );
 }

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use super::parse::KEYWORDS;
+
 /// Why proxmox-time's parser stopped (the three ways its top level can fail).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Failure {
@@ -224,19 +226,6 @@ impl From<&Problem> for Explained {
         }
     }
 }
-
-const KEYWORDS: [&str; 10] = [
-    "minutely",
-    "hourly",
-    "daily",
-    "weekly",
-    "monthly",
-    "yearly",
-    "annually",
-    "quarterly",
-    "semiannually",
-    "semi-annually",
-];
 
 const EXAMPLES: &str = "e.g. 'mon..fri 02:00', '*-*-01 03:30', '*/15' or 'daily'";
 

@@ -89,6 +89,20 @@ fn split_utc_suffix(input: &str) -> (&str, bool) {
     }
 }
 
+/// The keywords that stand for a whole event (each matched in [`keyword`]).
+pub(super) const KEYWORDS: [&str; 10] = [
+    "minutely",
+    "hourly",
+    "daily",
+    "weekly",
+    "monthly",
+    "yearly",
+    "annually",
+    "quarterly",
+    "semiannually",
+    "semi-annually",
+];
+
 /// The event a keyword stands for, when the whole body is one.
 fn keyword(body: &str, utc: bool) -> Option<CalendarEvent> {
     let zero = || vec![Value::Single(0)];

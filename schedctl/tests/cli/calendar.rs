@@ -2,20 +2,10 @@
 
 use std::process::{Command, Output};
 
+use super::util::{stderr, stdout};
+
 fn schedctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_schedctl"))
-        .arg("calendar")
-        .args(args)
-        .output()
-        .expect("schedctl runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    super::util::schedctl(&[&["calendar"], args].concat())
 }
 
 fn json(output: &Output) -> serde_json::Value {

@@ -1,25 +1,12 @@
 //! `schedctl simulate` as a user runs it: the origin's storm on Pihanga under
 //! the hand stagger and its absence under the optimal plan, in text and
 //! JSON; plans and options that do not fit are bad input (exit 2).
-#![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scheduler-core/tests/fixtures")
-        .join(path)
-}
-
-fn schedctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_schedctl"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use super::util::{fixture, schedctl};
 
 fn homelab() -> String {
     fixture("planner/seed-homelab.json").display().to_string()

@@ -4,28 +4,13 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value as Json;
 
+use super::util::{fixture, schedctl, stderr, stdout};
+
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scheduler-core/tests/fixtures/proxmox/fixtures")
-}
-
-fn schedctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_schedctl"))
-        .args(args)
-        .output()
-        .expect("schedctl runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    fixture("proxmox/fixtures")
 }
 
 /// A copy of a fixture in a fresh temporary directory.

@@ -1,20 +1,12 @@
 //! `schedctl plan` as a user runs it: the built binary on snapshot files.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn instance(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scheduler-core/tests/fixtures/planner")
-        .join(name)
-}
+use super::util::{fixture, schedctl};
 
-fn schedctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_schedctl"))
-        .args(args)
-        .output()
-        .expect("runs schedctl")
+fn instance(name: &str) -> PathBuf {
+    fixture("planner").join(name)
 }
 
 fn plan_json(name: &str) -> (serde_json::Value, String) {
