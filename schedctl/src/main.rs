@@ -5,8 +5,10 @@
 
 mod cli;
 mod commands;
+mod config;
 mod exit;
 mod output;
+mod transport;
 
 use std::process::ExitCode;
 

@@ -11,6 +11,7 @@
 //! | [`snapshot`] | the fleet snapshot: serde types, `validate()` listing every bad field path, the index-based model |
 //! | [`plan`] | the plan: start times per job with overflow, cost and moves |
 //! | [`planner`] | the planner: minimal overflow first, then minimal cost |
+//! | [`report`] | the wire contract of the agent API and the lease service: reports, applies, rollbacks, leases |
 //! | [`sim`] | the storm simulator: replays noisy nights under a schedule, reports storm minutes and overlaps |
 //! | [`error`] | the crate's error type, wrapping each module's own |
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod error;
 pub mod jobs_cfg;
 pub mod plan;
 pub mod planner;
+pub mod report;
 pub mod sim;
 pub mod snapshot;
 
