@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_named_with_its_line() {
-        let err = parse("listen = \"127.0.0.1:1\"\nsample-intervall-secs = 5\n").unwrap_err();
+        let err = parse("listen = \"127.0.0.1:1\"\nsample-intervall-secs = 5\n").expect_err("refused");
         let text = err.to_string();
         assert!(text.contains("sample-intervall-secs"), "{text}");
         assert!(text.contains("line 2"), "{text}");
@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn plain_http_is_refused_off_loopback() {
-        let err = parse("listen = \"0.0.0.0:8150\"\nplain-http = true\n").unwrap_err();
+        let err = parse("listen = \"0.0.0.0:8150\"\nplain-http = true\n").expect_err("refused");
         assert!(err.to_string().contains("loopback"), "{err}");
         assert!(parse("listen = \"127.0.0.1:8150\"\nplain-http = true\n").is_ok());
     }

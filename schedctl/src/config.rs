@@ -465,13 +465,13 @@ impacts = { pihanga = 1.0 }
 
     #[test]
     fn a_host_without_a_transport_is_refused_by_name() {
-        let err = parse("[[host]]\nname = \"ruapehu\"\n").unwrap_err();
+        let err = parse("[[host]]\nname = \"ruapehu\"\n").expect_err("refused");
         assert!(err.to_string().contains("host \"ruapehu\""), "{err}");
     }
 
     #[test]
     fn an_unknown_key_is_named_with_its_line() {
-        let err = parse("concurency = 3\n").unwrap_err();
+        let err = parse("concurency = 3\n").expect_err("refused");
         let text = err.to_string();
         assert!(text.contains("concurency") && text.contains("line 1"), "{text}");
     }

@@ -219,6 +219,10 @@ pub struct ErrorBody {
 }
 
 /// `POST /v1/lease` (coordinator): the hook asks to start a job's backup.
+///
+/// A request is identified by `host`, `job` and `started`: asking again with
+/// the same three refers to the same place in the queue (or the same grant),
+/// so a hook whose wait ran out simply asks again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseRequest {
     /// The host the job runs on.
@@ -230,6 +234,10 @@ pub struct LeaseRequest {
     /// How long to hold the request open waiting for a grant, seconds (0: answer at once).
     #[serde(default)]
     pub wait_secs: u64,
+    /// The storage the run writes to (vzdump's `STOREID`), so the coordinator
+    /// finds the shared resources of a job it has no report for yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
 }
 
 /// The answer to a lease request.
