@@ -1,5 +1,7 @@
 //! The command line: clap types whose doc comments are the `--help` text.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 use crate::commands;
@@ -14,6 +16,9 @@ use crate::commands;
 #[derive(Debug, Parser)]
 #[command(name = "schedctl", version, propagate_version = true)]
 pub struct Cli {
+    /// The fleet configuration (hosts, transports, resources, policy); default /etc/stagger/schedctl.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -34,6 +39,9 @@ pub enum Command {
     /// Replay noisy nights under the current starts or a plan: storm minutes per host, overlaps, the worst night.
     #[command(after_help = SIMULATE_EXAMPLES)]
     Simulate(commands::simulate::SimulateArgs),
+    /// Run the coordinator: the lease service for the vzdump hook and /metrics, until SIGTERM.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(commands::serve::ServeArgs),
 }
 
 const CALENDAR_EXAMPLES: &str = "\
@@ -58,3 +66,16 @@ const SIMULATE_EXAMPLES: &str = "\
 Examples:
   schedctl simulate --snapshot fleet.json --nights 28
   schedctl simulate --snapshot fleet.json --plan plan.json --format json";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  schedctl serve                                  # /etc/stagger/schedctl.toml, [serve] section
+  schedctl serve --config ./schedctl.toml
+  schedctl serve --fingerprint                    # the value agents pin in [coordinator] fingerprint
+
+Routes: POST /v1/lease and /v1/lease/release (the vzdump hook), GET /metrics
+(Prometheus), GET /healthz; all but /healthz need `Authorization: Bearer
+<token>` with the token of [serve] token-file. A request waits at most
+min(wait_secs, 60) s for its grant; asking again with the same host, job and
+start keeps its place in the queue. Exit 2 for a bad configuration or token
+file, 1 when the port cannot be bound.";

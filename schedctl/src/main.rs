@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod config;
+mod coordinator;
 mod exit;
 mod output;
 mod transport;
@@ -16,7 +17,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    match commands::run(cli.command) {
+    match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => err.report(),
     }

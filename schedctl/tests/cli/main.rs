@@ -7,4 +7,5 @@ mod util;
 mod calendar;
 mod jobs_cfg;
 mod plan;
+mod serve;
 mod simulate;

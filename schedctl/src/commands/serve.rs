@@ -1,0 +1,147 @@
+//! `schedctl serve`: run the coordinator (the lease service and `/metrics`)
+//! until SIGTERM or Ctrl-C; `--fingerprint` prints the certificate's
+//! fingerprint for the agents' `[coordinator] fingerprint`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context as _};
+use clap::Args;
+use stagger_service::tls::Identity;
+use stagger_service::token::Token;
+
+use crate::config::Config;
+use crate::coordinator;
+use crate::exit::{bad_input, CommandError, CommandResult};
+use crate::output;
+
+/// Run the coordinator.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Print the SHA-256 fingerprint of the coordinator's certificate (made on
+    /// first use in `[serve] state-dir`) and exit: the value agents pin.
+    #[arg(long)]
+    pub fingerprint: bool,
+}
+
+/// What `serve` needs, checked before anything starts.
+struct ServeSettings {
+    listen: SocketAddr,
+    plain_http: bool,
+    token_file: PathBuf,
+    state_dir: PathBuf,
+}
+
+/// Runs `schedctl serve` with the configuration at `config_path`.
+pub fn run(config_path: &Path, args: &ServeArgs) -> CommandResult {
+    let config = Config::load(config_path).map_err(bad_input)?;
+    let settings = resolve(&config, config_path)?;
+    if args.fingerprint {
+        return print_fingerprint(&settings);
+    }
+    stagger_service::logging::init("schedctl");
+    let token = Token::load(&settings.token_file).map_err(bad_input)?;
+    let tls = if settings.plain_http {
+        None
+    } else {
+        let identity = identity(&settings).map_err(CommandError::from)?;
+        tracing::info!(fingerprint = %identity.fingerprint(), "Loaded the coordinator's certificate.");
+        Some(
+            identity
+                .server_config()
+                .context("cannot use the certificate")?,
+        )
+    };
+    let listener = stagger_service::serve::bind(settings.listen)?;
+    // The address as bound (port 0 picks one), for whoever started us.
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    output::print_text(&format!(
+        "listening: {scheme}://{}\n",
+        listener.local_addr()?
+    ))?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(coordinator::run(
+        config,
+        token,
+        listener,
+        tls,
+        shutdown_signal(),
+    ))?;
+    Ok(())
+}
+
+fn resolve(config: &Config, path: &Path) -> Result<ServeSettings, CommandError> {
+    let serve = &config.serve;
+    let listen: SocketAddr = serve.listen.parse().map_err(|_| {
+        bad_input(anyhow!(
+            "{}: serve.listen: {:?} is not an address with a port; write e.g. \"0.0.0.0:8151\"",
+            path.display(),
+            serve.listen
+        ))
+    })?;
+    if serve.plain_http && !listen.ip().is_loopback() {
+        return Err(bad_input(anyhow!(
+            "{}: serve.plain-http: plain HTTP is only served on a loopback address, not on {listen}; \
+             remove plain-http to serve HTTPS",
+            path.display()
+        )));
+    }
+    Ok(ServeSettings {
+        listen,
+        plain_http: serve.plain_http,
+        token_file: serve.token_file.clone(),
+        state_dir: serve.state_dir.clone(),
+    })
+}
+
+fn print_fingerprint(settings: &ServeSettings) -> CommandResult {
+    if settings.plain_http {
+        return Err(bad_input(anyhow!(
+            "serve.plain-http = true: the coordinator serves no certificate, so there is no fingerprint to pin"
+        )));
+    }
+    let identity = identity(settings)?;
+    output::print_text(&format!("{}\n", identity.fingerprint()))?;
+    Ok(())
+}
+
+/// The certificate in `state-dir`, made on first use for the names clients use.
+fn identity(settings: &ServeSettings) -> anyhow::Result<Identity> {
+    let mut names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    if let Some(host) = host_name() {
+        names.push(host);
+    }
+    let ip = settings.listen.ip();
+    if !ip.is_unspecified() && ip != IpAddr::from([127, 0, 0, 1]) {
+        names.push(ip.to_string());
+    }
+    Identity::load_or_create(&settings.state_dir, &names).with_context(|| {
+        format!(
+            "cannot load or make the coordinator's certificate in {} (serve.state-dir)",
+            settings.state_dir.display()
+        )
+    })
+}
+
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Cannot listen for SIGTERM; only Ctrl-C stops the coordinator.");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
