@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns its arguments into output.
 
 pub mod calendar;
+pub mod demo;
 pub mod jobs_cfg;
 pub mod plan;
 pub mod serve;

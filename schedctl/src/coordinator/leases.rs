@@ -197,6 +197,9 @@ pub struct Leases {
     ended: HashMap<String, Ended>,
     ended_order: VecDeque<(Millis, String)>,
     granted: usize,
+    /// No entry ends on its own before this (a lower bound: [`Leases::tick`]
+    /// scans the entries only once it has passed).
+    next_due: Millis,
 }
 
 type QueueKey = (i64, String, String);
@@ -243,6 +246,7 @@ impl Leases {
             ended: HashMap::new(),
             ended_order: VecDeque::new(),
             granted: 0,
+            next_due: Millis::MAX,
         };
         for (host, capacity) in &settings.hosts {
             leases.add_resource(host_resource(host), *capacity);
@@ -305,15 +309,14 @@ impl Leases {
         self.queue.len()
     }
 
-    /// The earliest time something ends on its own (an expiry, an abandonment).
+    /// No entry ends on its own (expires, is abandoned) before this time;
+    /// `None` when nothing is pending.
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.entries
-            .values()
-            .map(|e| match e.state {
-                State::Waiting { alive_until } => alive_until,
-                State::Granted { expires } => expires,
-            })
-            .min()
+        (self.next_due != Millis::MAX).then_some(self.next_due)
+    }
+
+    fn due_by(&mut self, deadline: Millis) {
+        self.next_due = self.next_due.min(deadline);
     }
 
     /// A request from a hook that will hold its connection open for `hold` ms.
@@ -376,6 +379,7 @@ impl Leases {
                 self.entries.insert(id.clone(), entry);
                 self.by_job.insert(key, id.clone());
                 self.granted += 1;
+                self.due_by(expires);
                 let reason = format!("{unknown}: granted at once, holding nothing");
                 events.push(self.event(&id, EventKind::Granted { waited: 0 }, reason.clone(), now));
                 // What an ended earlier run freed.
@@ -389,15 +393,15 @@ impl Leases {
                 Outcome { response, events }
             }
             Ok(resources) => {
+                let alive_until = now + hold.max(0) + ABANDON_AFTER_MS;
+                self.due_by(alive_until);
                 let entry = Entry {
                     host: request.host.clone(),
                     job: request.job.clone(),
                     started: request.started,
                     resources,
                     asked_at: now,
-                    state: State::Waiting {
-                        alive_until: now + hold.max(0) + ABANDON_AFTER_MS,
-                    },
+                    state: State::Waiting { alive_until },
                 };
                 self.entries.insert(id.clone(), entry);
                 self.by_job.insert(key, id.clone());
@@ -443,6 +447,9 @@ impl Leases {
     /// grants what that frees.
     pub fn tick(&mut self, now: Millis) -> Vec<Event> {
         self.forget_ended(now);
+        if now < self.next_due {
+            return Vec::new();
+        }
         let due: Vec<(String, String)> = self
             .entries
             .iter()
@@ -471,6 +478,15 @@ impl Leases {
         if !due.is_empty() {
             events.extend(self.dispatch(now));
         }
+        self.next_due = self
+            .entries
+            .values()
+            .map(|e| match e.state {
+                State::Waiting { alive_until } => alive_until,
+                State::Granted { expires } => expires,
+            })
+            .min()
+            .unwrap_or(Millis::MAX);
         events
     }
 
@@ -536,6 +552,7 @@ impl Leases {
             };
             let expires = now + 1000 * (reserved + self.settings.margin_secs);
             entry.state = State::Granted { expires };
+            self.next_due = self.next_due.min(expires);
             let waited = now - entry.asked_at;
             self.queue
                 .remove(&(entry.started, entry.host.clone(), entry.job.clone()));
