@@ -157,7 +157,7 @@ fn client(url: &str, pin: &Fingerprint) -> Client {
     Client::new(Endpoint {
         url: url.to_owned(),
         token: Some(Secret::new(TOKEN).expect("valid token")),
-        trust: Trust::Fingerprint(pin.clone()),
+        trust: Trust::Fingerprint(*pin),
         timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(2),
     })
@@ -378,7 +378,7 @@ async fn phase(
                 id,
                 options.clone(),
                 url.to_owned(),
-                pin.clone(),
+                *pin,
                 load,
                 fresh,
                 stage.clone(),

@@ -305,6 +305,7 @@ impl Leases {
     }
 
     /// Requests waiting for a grant.
+    #[cfg(test)]
     pub fn waiting(&self) -> usize {
         self.queue.len()
     }

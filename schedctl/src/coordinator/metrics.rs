@@ -272,11 +272,6 @@ impl Default for Metrics {
     }
 }
 
-/// The one series of an [`Optional`] family.
-pub fn set_optional(family: &Optional<FloatGauge>, value: f64) {
-    family.get_or_create(&Vec::new()).set(value);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,12 +290,15 @@ mod tests {
             result: "ok".into(),
         };
         metrics.host_reachable.get_or_create(&host).set(1);
-        set_optional(&metrics.fleet_overlap_risk, 0.5);
+        metrics
+            .fleet_overlap_risk
+            .get_or_create(&Vec::new())
+            .set(0.5);
         metrics
             .resource_overlap_risk
             .get_or_create(&resource)
             .set(0.5);
-        set_optional(&metrics.plan_age, 60.0);
+        metrics.plan_age.get_or_create(&Vec::new()).set(60.0);
         metrics
             .plan_reserved
             .get_or_create(&JobLabel {

@@ -71,7 +71,7 @@ impl Coordinator {
         Client::new(Endpoint {
             url: self.url.clone(),
             token: token.map(|t| Secret::new(t).expect("valid token")),
-            trust: Trust::Fingerprint(fingerprint.clone()),
+            trust: Trust::Fingerprint(*fingerprint),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(2),
         })

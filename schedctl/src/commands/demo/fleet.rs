@@ -114,15 +114,13 @@ pub fn jobs_cfg(host: &DemoHost) -> String {
     )
 }
 
-/// A laid-out host: its tree and what `pve-sim init` said.
+/// A laid-out host: its tree.
 #[derive(Debug, Clone)]
 pub struct HostTree {
     /// The host.
     pub host: DemoHost,
     /// The tree's root.
     pub root: PathBuf,
-    /// The Proxmox API token, `user@realm!id=secret`.
-    pub api_token: String,
 }
 
 /// Lays out one `pve-sim` tree per host under `dir`.
@@ -153,16 +151,9 @@ pub fn lay_out(dir: &Path, pve_sim: &Path, hosts: &[DemoHost]) -> Result<Vec<Hos
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        let said = String::from_utf8_lossy(&output.stdout);
-        let api_token = said
-            .lines()
-            .find_map(|l| l.strip_prefix("token: "))
-            .with_context(|| format!("pve-sim init for {} printed no token", host.name))?
-            .to_owned();
         trees.push(HostTree {
             host: host.clone(),
             root,
-            api_token,
         });
     }
     Ok(trees)
@@ -350,8 +341,8 @@ mod history_tests {
                 .collect();
             assert_eq!(runs.len(), 3, "{}: {text}", tree.host.name);
             let (hours, minutes) = tree.host.start.split_once(':').expect("HH:MM");
-            let start_of_day: i64 =
-                hours.parse::<i64>().unwrap() * 3600 + minutes.parse::<i64>().unwrap() * 60;
+            let start_of_day: i64 = hours.parse::<i64>().expect("hours") * 3600
+                + minutes.parse::<i64>().expect("minutes") * 60;
             for (night, (start, end, status)) in runs.iter().enumerate() {
                 let midnight = today - 86_400 * (3 - night as i64);
                 assert_eq!(status, "OK");
