@@ -18,3 +18,4 @@ mod harness;
 
 mod ops_rules;
 mod ops_systemd;
+mod status_page;

@@ -113,3 +113,24 @@ pub fn distinct_colours(png_bytes: &[u8]) -> usize {
     }
     colours.len()
 }
+
+/// How many pixels of a PNG have each of the given RGB colours, exactly.
+pub fn pixels_of(png_bytes: &[u8], colours: &[[u8; 3]]) -> Vec<usize> {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().expect("the screenshot is a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("PNG size fits memory")];
+    let info = reader
+        .next_frame(&mut pixels)
+        .expect("decode the screenshot");
+    let channels = info.color_type.samples();
+    assert!(channels >= 3, "the screenshot is not RGB");
+    let mut counts = vec![0; colours.len()];
+    for pixel in pixels[..info.buffer_size()].chunks_exact(channels) {
+        for (count, colour) in counts.iter_mut().zip(colours) {
+            if pixel[..3] == colour[..] {
+                *count += 1;
+            }
+        }
+    }
+    counts
+}
