@@ -16,6 +16,8 @@
 
 mod harness;
 
+mod ops_dashboard;
+mod ops_deb;
 mod ops_rules;
 mod ops_systemd;
 mod status_page;

@@ -4,9 +4,9 @@
 
 pub mod browser;
 pub mod contract;
+pub mod daemons;
 pub mod process;
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -29,31 +29,14 @@ pub fn repo_file(relative: &str) -> PathBuf {
     path
 }
 
-/// `target/` of the build that made this test executable: the executable is
-/// `target/<profile>/deps/main-<hash>`.
-pub fn target_root() -> PathBuf {
-    profile_dir()
-        .parent()
-        .expect("the profile directory lies inside target/")
-        .to_path_buf()
-}
-
-/// `target/<profile>/`, where cargo puts the workspace's binaries.
+/// `target/<profile>/`, where cargo puts the workspace's binaries: this test
+/// executable is `target/<profile>/deps/main-<hash>`.
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable has a path");
     exe.parent()
         .and_then(Path::parent)
         .expect("the test executable lies in target/<profile>/deps/")
         .to_path_buf()
-}
-
-/// The cargo profile the binaries were built with (`debug` for `dev`).
-pub fn profile_name() -> String {
-    profile_dir()
-        .file_name()
-        .and_then(OsStr::to_str)
-        .expect("the profile directory has a UTF-8 name")
-        .to_owned()
 }
 
 /// A binary of the workspace, built next to this test executable.
