@@ -58,6 +58,13 @@ fn build_deb(package: &Package, work: &Path) -> PathBuf {
         version.status.success(),
         "cargo-deb is missing: `cargo install --locked cargo-deb` (scripts/test installs it)"
     );
+    assert!(
+        harness::repo_root().join("config.example.toml").is_file(),
+        "config.example.toml is not at the repository root: the packages ship it as \
+         /usr/share/doc/{}/config.example.toml (it comes with the agent's and schedctl's \
+         configuration, issues 6 and 7)",
+        package.name
+    );
     let staged = work.join("target/release");
     std::fs::create_dir_all(&staged).expect("staging dir");
     let built = harness::binary(package.binary, package.name);
