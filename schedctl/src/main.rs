@@ -9,6 +9,7 @@ mod config;
 mod coordinator;
 mod exit;
 mod output;
+mod timeline;
 mod transport;
 
 use std::process::ExitCode;
