@@ -123,10 +123,13 @@ fn identity(settings: &ServeSettings) -> anyhow::Result<Identity> {
     })
 }
 
+/// The machine's name, for the certificate (the unit hides /proc/sys: then /etc/hostname).
 fn host_name() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    let name = name.trim();
-    (!name.is_empty()).then(|| name.to_owned())
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
 }
 
 /// Completes on SIGTERM or Ctrl-C (SIGINT).

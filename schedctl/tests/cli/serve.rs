@@ -332,6 +332,46 @@ async fn plain_http_serves_on_loopback() {
 }
 
 #[test]
+fn systemd_hears_ready_once_the_port_is_bound_and_stopping_on_sigterm() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), "listen = \"127.0.0.1:0\"");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_schedctl"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("schedctl serve starts");
+    let mut buffer = [0u8; 256];
+    let n = socket.recv(&mut buffer).expect("a notification");
+    assert_eq!(String::from_utf8_lossy(&buffer[..n]).trim(), "READY=1");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("reads");
+    let url = line
+        .trim()
+        .strip_prefix("listening: ")
+        .expect("listening: URL");
+    // Ready means served: the port answers now.
+    let address = url.trim_start_matches("https://");
+    std::net::TcpStream::connect(address).expect("the port is bound");
+    let mut coordinator = Coordinator {
+        child,
+        url: url.to_owned(),
+    };
+    assert!(coordinator.terminate().success());
+    let n = socket.recv(&mut buffer).expect("a notification");
+    assert_eq!(String::from_utf8_lossy(&buffer[..n]).trim(), "STOPPING=1");
+}
+
+#[test]
 fn the_fingerprint_is_made_once_and_stays() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(dir.path(), "listen = \"127.0.0.1:0\"");
