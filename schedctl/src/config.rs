@@ -288,11 +288,13 @@ impl Config {
             path: path.to_path_buf(),
             message: err.to_string(),
         })?;
-        config.check().map_err(|(place, message)| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            place,
-            message,
-        })?;
+        config
+            .check()
+            .map_err(|(place, message)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                place,
+                message,
+            })?;
         Ok(config)
     }
 
@@ -319,12 +321,18 @@ impl Config {
         for resource in &self.resources {
             if !resources.insert(resource.name.as_str()) {
                 let place = format!("resource \"{}\"", resource.name);
-                return Err((place, "is listed twice; resource names must be unique".into()));
+                return Err((
+                    place,
+                    "is listed twice; resource names must be unique".into(),
+                ));
             }
             for host in resource.impacts.keys() {
                 if !names.contains(host.as_str()) {
                     let place = format!("resource \"{}\".impacts", resource.name);
-                    return Err((place, format!("names host \"{host}\", which no [[host]] defines")));
+                    return Err((
+                        place,
+                        format!("names host \"{host}\", which no [[host]] defines"),
+                    ));
                 }
             }
         }
@@ -473,6 +481,9 @@ impacts = { pihanga = 1.0 }
     fn an_unknown_key_is_named_with_its_line() {
         let err = parse("concurency = 3\n").expect_err("refused");
         let text = err.to_string();
-        assert!(text.contains("concurency") && text.contains("line 1"), "{text}");
+        assert!(
+            text.contains("concurency") && text.contains("line 1"),
+            "{text}"
+        );
     }
 }
