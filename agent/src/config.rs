@@ -8,13 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Where the agent looks for its configuration unless `--config` says otherwise.
 pub const DEFAULT_PATH: &str = "/etc/stagger/agent.toml";
 
 /// The agent's configuration, every default filled in.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     /// The Proxmox node name; default: the host name.
@@ -88,7 +88,7 @@ pub struct Config {
 }
 
 /// How the agent writes schedules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// jobs.cfg itself, under Proxmox's cluster lock.
@@ -99,7 +99,7 @@ pub enum Backend {
 }
 
 /// The Proxmox API the `api` backend talks to.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ApiConfig {
     /// Base URL, `https://127.0.0.1:8006`.
@@ -112,7 +112,7 @@ pub struct ApiConfig {
 }
 
 /// The coordinator the guard hook asks for leases.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CoordinatorConfig {
     /// Base URL of `schedctl serve`, `https://coordinator:8151`.
@@ -253,10 +253,15 @@ impl Config {
         }
         if let Some(coordinator) = &self.coordinator {
             let https = coordinator.url.starts_with("https://");
-            if !https && !coordinator.url.starts_with("http://") {
+            let loopback_http = coordinator
+                .url
+                .strip_prefix("http://")
+                .is_some_and(is_loopback_authority);
+            if !https && !loopback_http {
                 return Err(invalid(
                     "coordinator.url",
-                    "must start with https:// (or http:// for a coordinator on loopback)",
+                    "must start with https:// (http:// only for a coordinator on 127.0.0.1, \
+                     localhost or [::1]: the token must not cross a network in clear text)",
                 ));
             }
             match &coordinator.fingerprint {
@@ -315,6 +320,19 @@ impl Config {
 
 /// The longest `lock-timeout-secs`.
 pub const MAX_LOCK_TIMEOUT_SECS: u64 = 30;
+
+/// Whether `host[:port][/path]` names this host's loopback interface.
+fn is_loopback_authority(rest: &str) -> bool {
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
 
 /// A Proxmox node name (`pve-node`): `^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`.
 pub fn is_node_name(name: &str) -> bool {
@@ -422,6 +440,24 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("sample-intervall-secs"), "{text}");
         assert!(text.contains("line 2"), "{text}");
+    }
+
+    #[test]
+    fn a_coordinator_over_plain_http_must_be_on_loopback() {
+        let table = |url: &str| format!("[coordinator]\nurl = \"{url}\"\ntoken-file = \"/t\"\n");
+        for url in [
+            "http://127.0.0.1:8151",
+            "http://localhost:1",
+            "http://[::1]:8151/",
+        ] {
+            assert!(parse(&table(url)).is_ok(), "{url}");
+        }
+        for url in ["http://10.0.0.1:8151", "http://coordinator:8151", "ftp://x"] {
+            let err = parse(&table(url)).expect_err(url);
+            assert!(err.to_string().contains("coordinator.url"), "{err}");
+        }
+        let err = parse(&table("https://coordinator:8151")).expect_err("no pin");
+        assert!(err.to_string().contains("fingerprint"), "{err}");
     }
 
     #[test]

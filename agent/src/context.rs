@@ -66,6 +66,7 @@ impl Agent {
             (Backend::Api, Some(api)) => Some(pve_client(api)?),
             _ => None,
         };
+        let metrics = Metrics::new();
         let jobs_file = JobsFile {
             path: config.pve_root.join("jobs.cfg"),
             lock_dir: config.pve_root.join("priv/lock"),
@@ -74,11 +75,12 @@ impl Agent {
             lock_timeout: std::time::Duration::from_secs(config.lock_timeout_secs),
             node: node.clone(),
             state_dir: config.state_dir.clone(),
+            lock_waits: metrics.lock_wait_histogram(),
         };
         Ok(Agent {
             node,
             timezone,
-            metrics: Metrics::new(),
+            metrics,
             load: Mutex::new(load),
             runs: Mutex::new(runs),
             jobs_file,

@@ -246,7 +246,9 @@ fn hook_admin(path: &Path, action: HookAction) -> ExitCode {
         Err(error) => {
             report(&error);
             // A refusal (another tool's hook, jobs still using it) is exit code 3.
-            let refused = error.to_string().contains("--force");
+            let refused = error
+                .chain()
+                .any(|cause| cause.is::<sched_agent::hook::install::Refused>());
             ExitCode::from(if refused { 3 } else { 1 })
         }
     }

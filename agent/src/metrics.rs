@@ -133,7 +133,7 @@ pub struct Metrics {
     disk_io_time: FloatCounter,
     cpu_iowait: FloatCounter,
     io_load: FloatGauge,
-    profile_weeks: FloatGauge,
+    profile_span: FloatGauge,
     backup_running: Family<JobLabels, Gauge>,
     backup_running_secs: Family<JobLabels, FloatGauge>,
     backup_duration: HistogramFamily<JobLabels>,
@@ -182,7 +182,7 @@ impl Metrics {
             disk_io_time: FloatCounter::default(),
             cpu_iowait: FloatCounter::default(),
             io_load: FloatGauge::default(),
-            profile_weeks: FloatGauge::default(),
+            profile_span: FloatGauge::default(),
             backup_running: Family::default(),
             backup_running_secs: Family::default(),
             backup_duration: Family::new_with_constructor(duration_histogram),
@@ -254,10 +254,11 @@ impl Metrics {
             "The latest load sample folded into the weekly profile, in [0, 1]",
             self.io_load.clone(),
         );
+        // Not `load_profile_weeks`: promtool refuses a name in a non-base unit.
         r.register(
-            "load_profile_weeks",
-            "Weeks of samples the weekly load profile holds (weighted)",
-            self.profile_weeks.clone(),
+            "load_profile_span_seconds",
+            "How much time of samples the weekly load profile holds, weighted (weeks × 604800)",
+            self.profile_span.clone(),
         );
         r.register(
             "backup_running",
@@ -391,9 +392,10 @@ impl Metrics {
         }
     }
 
-    /// Sets the weeks the load profile holds.
+    /// Sets the weeks the load profile holds (exposed in seconds).
     pub fn set_profile_weeks(&self, weeks: f64) {
-        self.profile_weeks.set(weeks);
+        self.profile_span
+            .set(weeks * scheduler_core::load::WEEK_SECS as f64);
     }
 
     /// Keeps per-job series for exactly `jobs` (the node's jobs now).
@@ -450,9 +452,10 @@ impl Metrics {
         self.rollbacks.get_or_create(&ResultLabels { result }).inc();
     }
 
-    /// The cluster lock was waited for `secs` (taken or not).
-    pub fn lock_waited(&self, secs: f64) {
-        self.lock_wait.observe(secs);
+    /// The histogram of cluster lock waits, for the jobs.cfg transaction to
+    /// observe each wait (taken or not) where it happens.
+    pub fn lock_wait_histogram(&self) -> Histogram {
+        self.lock_wait.clone()
     }
 
     /// The hook waited `secs` for a lease.

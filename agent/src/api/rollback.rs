@@ -36,19 +36,10 @@ pub async fn post(
     };
     match outcome {
         Ok(outcome) => {
-            if agent.config.backend == Backend::File {
-                agent.metrics.lock_waited(outcome.lock_wait.as_secs_f64());
-            }
             agent.metrics.rollback(ApplyResult::ok);
             Ok(axum::Json(outcome.response))
         }
         Err(error) => {
-            if matches!(error, crate::jobs_file::ChangeError::Busy(_)) {
-                // Busy is what waiting the whole lock timeout ends in.
-                agent
-                    .metrics
-                    .lock_waited(agent.jobs_file.lock_timeout.as_secs_f64());
-            }
             let (error, result) = change_error(error);
             agent.metrics.rollback(result);
             Err(error)

@@ -21,6 +21,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+/// A refusal that `--force` overrides (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
 /// The marker line that says a wrapper is ours.
 const MARKER: &str = "# vzdump hook of Stagger, written by `sched-agent hook install`.";
 
@@ -58,11 +63,14 @@ pub fn with_script(text: &str, wrapper: &str, force: bool) -> Result<ConfEdit> {
                 found = true;
                 out.push_str(line);
             }
-            Some(("script", value)) if !force => bail!(
-                "vzdump.conf already runs another hook script, `{value}`; Stagger's hook would \
-                 replace it. Chain the two by hand, or run `sched-agent hook install --force` \
-                 to replace it"
-            ),
+            Some(("script", value)) if !force => {
+                return Err(Refused(format!(
+                    "vzdump.conf already runs another hook script, `{value}`; Stagger's hook \
+                     would replace it. Chain the two by hand, or run `sched-agent hook install \
+                     --force` to replace it"
+                ))
+                .into())
+            }
             Some(("script", _)) => {
                 found = true;
                 let newline = if line.ends_with('\n') { "\n" } else { "" };
@@ -162,12 +170,13 @@ pub fn uninstall(target: &Target, force: bool) -> Result<String> {
     let wrapper = wrapper_str(target)?;
     let users = jobs_naming(&target.jobs_cfg, wrapper);
     if !users.is_empty() && !force {
-        bail!(
+        return Err(Refused(format!(
             "jobs {} in {} name {wrapper} in their own `script` key; their backups would fail \
              without it. Remove those keys first, or run `sched-agent hook uninstall --force`",
             users.join(", "),
             target.jobs_cfg.display()
-        );
+        ))
+        .into());
     }
     let (text, mode) = read_conf(&target.vzdump_conf)?;
     let mut done = Vec::new();

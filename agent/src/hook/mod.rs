@@ -40,8 +40,6 @@ use crate::metrics::FailOpen;
 use crate::runs::events::{self, HookEvent};
 use crate::state;
 
-/// Where the hook records events when the config cannot be read.
-const FALLBACK_STATE_DIR: &str = "/var/lib/stagger";
 /// Time the hook gives itself beyond the lease wait to record and exit.
 const WRAP_UP: Duration = Duration::from_secs(2);
 
@@ -62,21 +60,11 @@ pub fn run(config_path: &Path, args: &[String]) {
     let config = match Config::load(config_path) {
         Ok(config) => config,
         Err(error) => {
-            let message = format!("no usable config ({error}); the backup goes ahead");
-            say(&message);
-            if phase == "job-start" {
-                record(
-                    Path::new(FALLBACK_STATE_DIR),
-                    event(
-                        phase,
-                        None,
-                        storage,
-                        Some(FailOpen::no_config),
-                        None,
-                        message,
-                    ),
-                );
-            }
+            // Without a config there is no state-dir to record in (and no
+            // daemon reading one): the task log is the only trace.
+            say(&format!(
+                "no usable config ({error}); the backup goes ahead"
+            ));
             return;
         }
     };

@@ -41,6 +41,7 @@ use scheduler_core::jobs_cfg::{Digest, JobsCfg, VzdumpJob};
 use scheduler_core::report::{ApplyRequest, ApplyResponse, RollbackRequest, ScheduleChange};
 
 use kept::{AuditRecord, Kept};
+use prometheus_client::metrics::histogram::Histogram;
 
 /// The longest the agent holds the lock before it abandons a write.
 pub const MAX_HOLD: Duration = Duration::from_secs(45);
@@ -90,6 +91,8 @@ pub struct JobsFile {
     pub node: String,
     /// `<state-dir>`, where a test pause point leaves its marker.
     pub state_dir: PathBuf,
+    /// Where each wait for the cluster lock is observed (`stagger_jobs_cfg_lock_wait_seconds`).
+    pub lock_waits: Histogram,
 }
 
 /// What a successful transaction did.
@@ -180,6 +183,7 @@ impl JobsFile {
 
     fn lock(&self) -> Result<(lock::ClusterLock, Duration), ChangeError> {
         let (lock, waited) = lock::acquire(&self.lock_dir, self.lock_timeout);
+        self.lock_waits.observe(waited.as_secs_f64());
         match lock {
             Ok(lock) => Ok((lock, waited)),
             Err(lock::LockError::Timeout) => Err(ChangeError::Busy(format!(
@@ -549,6 +553,7 @@ mod tests {
             lock_timeout: Duration::from_millis(500),
             node: "pihanga".into(),
             state_dir: state,
+            lock_waits: Histogram::new([1.0]),
         };
         Fixture { _dir: dir, file }
     }
