@@ -45,7 +45,14 @@ enum Command {
         format: Format,
     },
     /// Check the configuration file and print it with every default filled in.
-    CheckConfig,
+    #[command(after_help = "Examples:
+  sched-agent --config /etc/stagger/agent.toml check-config
+  sched-agent check-config --format json | jq .backend")]
+    CheckConfig {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// The vzdump hook: `hook <phase> [mode vmid]`, or `hook install|uninstall`.
     #[command(after_help = "Examples:
   sched-agent hook install                     # wrapper at hook-script, then `script:` in vzdump.conf
@@ -112,9 +119,21 @@ fn main() -> ExitCode {
         Command::Hook { action } => hook_admin(&cli.config, action),
         Command::Run => run(&cli.config),
         Command::Fingerprint { format } => fingerprint(&cli.config, format),
-        Command::CheckConfig => match load(&cli.config) {
+        Command::CheckConfig { format } => match load(&cli.config) {
             Ok(config) => {
-                println!("{config:#?}");
+                match format {
+                    Format::Text => match toml::to_string(&config) {
+                        Ok(text) => print!("{text}"),
+                        Err(error) => println!("{config:#?} ({error})"),
+                    },
+                    Format::Json => match serde_json::to_string_pretty(&config) {
+                        Ok(text) => println!("{text}"),
+                        Err(error) => {
+                            eprintln!("error: {error}");
+                            return ExitCode::from(1);
+                        }
+                    },
+                }
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -159,8 +178,10 @@ fn run(path: &Path) -> ExitCode {
             anyhow::anyhow!("`listen` {:?} is not an address with a port", config.listen)
         })?;
         let listener = stagger_service::serve::bind(address)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        // One thread serves everything: the agent's work is small, and every
+        // file transaction runs on the blocking pool anyway. Fewer threads,
+        // less memory (the bench compares it with node_exporter).
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         runtime.block_on(sched_agent::run(config, listener, stop_signal()))

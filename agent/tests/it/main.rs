@@ -6,6 +6,7 @@
 //! `cargo build -p pve-sim` (scripts/test does).
 
 mod api;
+mod cli;
 mod config_example;
 mod crash;
 mod hook;
