@@ -11,7 +11,8 @@ use scheduler_core::planner::{self, Deadline, Options};
 use scheduler_core::snapshot::Model;
 
 use crate::exit::{bad_input, CommandResult};
-use crate::output::{self, Format};
+use crate::output;
+use crate::timeline::{self, Schedule};
 
 /// Plan backup start times for a fleet snapshot.
 #[derive(Debug, Args)]
@@ -19,9 +20,10 @@ pub struct PlanArgs {
     /// The fleet snapshot (JSON, see PLANNING-MODEL.md).
     #[arg(long, value_name = "FILE")]
     pub snapshot: PathBuf,
-    /// Output format: a table for people or the plan as JSON.
+    /// Output format: a table for people, the plan as JSON, or the week's
+    /// timeline, current schedule beside the plan, as SVG or as the HTML status page.
     #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    pub format: PlanFormat,
     /// Stop improving after this many seconds and print the best plan found.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub time_limit: f64,
@@ -31,6 +33,20 @@ pub struct PlanArgs {
     /// Worker threads. The planner sizes its work by them: use the same number to reproduce a plan.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub threads: usize,
+}
+
+/// How `schedctl plan` prints the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// Readable text and tables.
+    #[default]
+    Text,
+    /// One JSON document, for scripts.
+    Json,
+    /// The week's timeline (SVG): the current schedule beside the plan.
+    Svg,
+    /// The status page (HTML with inline SVG) for the snapshot and the plan.
+    Html,
 }
 
 /// The wall clock's deadline, handed to the pure planner.
@@ -79,10 +95,29 @@ pub fn run(args: &PlanArgs) -> CommandResult {
     let mut plan = planner::plan(&model, &options, &deadline);
     plan.solve_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match args.format {
-        Format::Json => output::print_json(&plan)?,
-        Format::Text => output::print_text(&render_text(&model, &plan))?,
+        PlanFormat::Json => output::print_json(&plan)?,
+        PlanFormat::Text => output::print_text(&render_text(&model, &plan))?,
+        PlanFormat::Svg | PlanFormat::Html => {
+            output::print_text(&render_timeline(&model, &plan, args.format)?)?;
+        }
     }
     Ok(())
+}
+
+/// The current schedule beside the plan, as SVG or as the status page.
+fn render_timeline(model: &Model, plan: &Plan, format: PlanFormat) -> anyhow::Result<String> {
+    let current = Schedule::current(model);
+    let planned = Schedule::from_plan(model, plan, "Plan")?;
+    Ok(if format == PlanFormat::Html {
+        timeline::render_page(&timeline::Page {
+            model,
+            current: &current,
+            pending: Some(&planned),
+            now: chrono::Utc::now(),
+        })
+    } else {
+        timeline::render_svg(model, &current, Some(&planned))
+    })
 }
 
 /// The plan as a table (job, host, from → to, why) and its totals.
