@@ -1,6 +1,5 @@
 //! The running agent: its settings and the state its tasks and handlers share.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -114,11 +113,6 @@ impl Agent {
             host: self.node.clone(),
             job_id: job_id.to_owned(),
         }
-    }
-
-    /// The state directory.
-    pub fn state_dir(&self) -> &Path {
-        &self.config.state_dir
     }
 }
 

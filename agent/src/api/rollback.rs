@@ -37,7 +37,7 @@ pub async fn post(
     match outcome {
         Ok(outcome) => {
             agent.metrics.rollback(ApplyResult::ok);
-            Ok(axum::Json(outcome.response))
+            Ok(axum::Json(outcome))
         }
         Err(error) => {
             let (error, result) = change_error(error);

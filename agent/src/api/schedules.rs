@@ -37,7 +37,7 @@ pub async fn put(
     match outcome {
         Ok(outcome) => {
             agent.metrics.apply(ApplyResult::ok);
-            Ok(axum::Json(outcome.response))
+            Ok(axum::Json(outcome))
         }
         Err(error) => {
             let (error, result) = change_error(error);

@@ -176,3 +176,56 @@ pub struct HeldLease {
 pub fn lease_file(dir: &Path, upid: &str) -> PathBuf {
     dir.join(format!("{}.json", upid.replace([':', '/'], "_")))
 }
+
+/// Removes the lease files in `dir` whose lease expired before `now` (a run
+/// that never reached `job-end`: the host rebooted) or that cannot be read.
+pub fn forget_expired(dir: &Path, now: i64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let held = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<HeldLease>(&bytes).ok());
+        if held.is_none_or(|h| h.expires.is_some_and(|expires| expires < now)) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_and_unreadable_lease_files_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let lease = |upid: &str, expires| HeldLease {
+            upid: upid.into(),
+            job: "backup-a".into(),
+            lease_id: "l1".into(),
+            expires,
+        };
+        for held in [
+            lease("UPID:a:1", Some(100)),
+            lease("UPID:a:2", Some(300)),
+            lease("UPID:a:3", None),
+        ] {
+            let path = lease_file(dir.path(), &held.upid);
+            std::fs::write(path, serde_json::to_vec(&held).unwrap()).unwrap();
+        }
+        std::fs::write(dir.path().join("broken.json"), "{").unwrap();
+        forget_expired(dir.path(), 200);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["UPID_a_2.json", "UPID_a_3.json"]);
+    }
+}

@@ -155,6 +155,10 @@ impl Call<'_> {
                 "could not tell which backup job this run belongs to, so no lease".into(),
             );
         };
+        lease::forget_expired(
+            &state::leases_dir(&self.config.state_dir),
+            state::unix_now(),
+        );
         let client = match lease::client(coordinator) {
             Ok(client) => client,
             Err((reason, message)) => return self.fail(Some(&candidate), reason, message),

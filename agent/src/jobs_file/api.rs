@@ -12,8 +12,7 @@ use scheduler_core::jobs_cfg::{Digest, JobsCfg};
 use scheduler_core::report::{ApplyRequest, ApplyResponse, RollbackRequest};
 
 use super::{
-    check_changes, check_digest, edit_schedules, parse_digest, restore, ChangeError, Edit,
-    JobsFile, Outcome,
+    check_changes, check_digest, edit_schedules, parse_digest, restore, ChangeError, Edit, JobsFile,
 };
 
 impl JobsFile {
@@ -24,7 +23,7 @@ impl JobsFile {
         request: &ApplyRequest,
         who: &str,
         now: i64,
-    ) -> Result<Outcome, ChangeError> {
+    ) -> Result<ApplyResponse, ChangeError> {
         let expected = parse_digest(&request.digest, "digest")?;
         check_changes(&request.changes)?;
         let before = self.read()?;
@@ -42,7 +41,7 @@ impl JobsFile {
         request: &RollbackRequest,
         who: &str,
         now: i64,
-    ) -> Result<Outcome, ChangeError> {
+    ) -> Result<ApplyResponse, ChangeError> {
         let target_digest = parse_digest(&request.to_digest, "to_digest")?;
         let expected = parse_digest(&request.expect_digest, "expect_digest")?;
         let target = self.kept_copy(&target_digest)?;
@@ -66,7 +65,7 @@ impl JobsFile {
         now: i64,
         who: &str,
         action: &str,
-    ) -> Result<Outcome, ChangeError> {
+    ) -> Result<ApplyResponse, ChangeError> {
         let previous = Digest::of(edit.before.as_bytes());
         if !edit.changed.is_empty() {
             self.kept
@@ -91,11 +90,7 @@ impl JobsFile {
             changed: edit.changed.clone(),
         };
         self.record(&written, &response, who, action, "api", now);
-        // The API has no lock wait the agent could measure.
-        Ok(Outcome {
-            response,
-            lock_wait: std::time::Duration::ZERO,
-        })
+        Ok(response)
     }
 }
 

@@ -95,15 +95,6 @@ pub struct JobsFile {
     pub lock_waits: Histogram,
 }
 
-/// What a successful transaction did.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// The answer for the caller.
-    pub response: ApplyResponse,
-    /// How long the lock was waited for.
-    pub lock_wait: Duration,
-}
-
 /// A change of jobs.cfg's bytes, checked and ready to write.
 struct Edit {
     before: String,
@@ -123,10 +114,10 @@ impl JobsFile {
         request: &ApplyRequest,
         who: &str,
         now: i64,
-    ) -> Result<Outcome, ChangeError> {
+    ) -> Result<ApplyResponse, ChangeError> {
         let expected = parse_digest(&request.digest, "digest")?;
         check_changes(&request.changes)?;
-        let (lock, lock_wait) = self.lock()?;
+        let lock = self.lock()?;
         let before = self.read()?;
         check_digest(&before, &expected, &request.digest)?;
         let edit = edit_schedules(&before, &request.changes, &self.node)?;
@@ -137,10 +128,7 @@ impl JobsFile {
             changed: changes_of(&edit),
         };
         self.record(&edit, &response, who, "apply", "file", now);
-        Ok(Outcome {
-            response,
-            lock_wait,
-        })
+        Ok(response)
     }
 
     /// `POST /v1/rollback` through the file backend: puts back the kept copy
@@ -150,11 +138,11 @@ impl JobsFile {
         request: &RollbackRequest,
         who: &str,
         now: i64,
-    ) -> Result<Outcome, ChangeError> {
+    ) -> Result<ApplyResponse, ChangeError> {
         let target_digest = parse_digest(&request.to_digest, "to_digest")?;
         let expected = parse_digest(&request.expect_digest, "expect_digest")?;
         let target = self.kept_copy(&target_digest)?;
-        let (lock, lock_wait) = self.lock()?;
+        let lock = self.lock()?;
         let before = self.read()?;
         check_digest(&before, &expected, &request.expect_digest)?;
         let edit = restore(&before, &target, &self.node)?;
@@ -165,10 +153,7 @@ impl JobsFile {
             changed: changes_of(&edit),
         };
         self.record(&edit, &response, who, "rollback", "file", now);
-        Ok(Outcome {
-            response,
-            lock_wait,
-        })
+        Ok(response)
     }
 
     /// The kept copy with `digest`, or 404.
@@ -181,11 +166,11 @@ impl JobsFile {
         })
     }
 
-    fn lock(&self) -> Result<(lock::ClusterLock, Duration), ChangeError> {
+    fn lock(&self) -> Result<lock::ClusterLock, ChangeError> {
         let (lock, waited) = lock::acquire(&self.lock_dir, self.lock_timeout);
         self.lock_waits.observe(waited.as_secs_f64());
         match lock {
-            Ok(lock) => Ok((lock, waited)),
+            Ok(lock) => Ok(lock),
             Err(lock::LockError::Timeout) => Err(ChangeError::Busy(format!(
                 "{}: another writer (Proxmox's API, pvescheduler) held jobs.cfg's cluster lock \
                  for {} s; nothing was changed, try again",
@@ -591,13 +576,9 @@ mod tests {
             .unwrap();
         let now = std::fs::read_to_string(&f.file.path).unwrap();
         assert_eq!(now, CFG.replace("schedule 02:00", "schedule 02:35 UTC"));
-        assert_eq!(outcome.response.digest, digest(&now));
-        assert_eq!(outcome.response.previous_digest, digest(CFG));
-        assert_eq!(
-            outcome.response.changed.len(),
-            1,
-            "backup-all did not change"
-        );
+        assert_eq!(outcome.digest, digest(&now));
+        assert_eq!(outcome.previous_digest, digest(CFG));
+        assert_eq!(outcome.changed.len(), 1, "backup-all did not change");
         assert_eq!(
             f.file.kept.find(&Digest::of(CFG.as_bytes())).as_deref(),
             Some(CFG)
@@ -625,8 +606,8 @@ mod tests {
             .file
             .apply(&request(&digest(CFG), &[("backup-a", "02:00")]), "t", 1)
             .unwrap();
-        assert_eq!(outcome.response.digest, digest(CFG));
-        assert!(outcome.response.changed.is_empty());
+        assert_eq!(outcome.digest, digest(CFG));
+        assert!(outcome.changed.is_empty());
         assert!(!f.file.audit_log.exists());
     }
 
@@ -710,19 +691,19 @@ mod tests {
             .rollback(
                 &RollbackRequest {
                     to_digest: digest(CFG),
-                    expect_digest: applied.response.digest.clone(),
+                    expect_digest: applied.digest.clone(),
                 },
                 "t",
                 20,
             )
             .unwrap();
         assert_eq!(std::fs::read_to_string(&f.file.path).unwrap(), CFG);
-        assert_eq!(back.response.digest, digest(CFG));
-        assert_eq!(back.response.changed[0].schedule, "02:00");
+        assert_eq!(back.digest, digest(CFG));
+        assert_eq!(back.changed[0].schedule, "02:00");
         let stale = f.file.rollback(
             &RollbackRequest {
-                to_digest: applied.response.digest.clone(),
-                expect_digest: applied.response.digest.clone(),
+                to_digest: applied.digest.clone(),
+                expect_digest: applied.digest.clone(),
             },
             "t",
             30,

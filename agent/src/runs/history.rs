@@ -70,15 +70,6 @@ impl RunHistory {
         Ok(())
     }
 
-    /// The UPIDs of runs that have seen hook phase `phase`.
-    pub fn with_phase(&self, phase: &str) -> BTreeSet<String> {
-        self.phases
-            .iter()
-            .filter(|(_, phases)| phases.iter().any(|p| p == phase))
-            .map(|(upid, _)| upid.clone())
-            .collect()
-    }
-
     /// Takes in the hook's events and what the records say now, for node
     /// `node`; keeps at most `keep` runs per job.
     pub fn update(
