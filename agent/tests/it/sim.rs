@@ -25,6 +25,11 @@ struct Sim {
 impl Sim {
     /// A one-node cluster (pihanga) from the shared fixtures.
     fn pihanga() -> Sim {
+        Sim::with_jobs(&support::fixtures().join("jobs-cluster-multi-node.cfg"))
+    }
+
+    /// A one-node cluster (pihanga) from the shared fixtures, with `jobs` as jobs.cfg.
+    fn with_jobs(jobs: &Path) -> Sim {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("cluster");
         let init = Command::new(support::pve_sim_binary())
@@ -32,12 +37,9 @@ impl Sim {
             .arg(&root)
             .arg("--from")
             .arg(support::fixtures())
-            .args([
-                "--jobs",
-                "jobs-cluster-multi-node.cfg",
-                "--node",
-                "pihanga=Pacific/Auckland",
-            ])
+            .arg("--jobs")
+            .arg(jobs)
+            .args(["--node", "pihanga=Pacific/Auckland"])
             .output()
             .expect("pve-sim init");
         assert!(
@@ -80,6 +82,43 @@ impl Sim {
     }
 }
 
+/// Installs the hook in the node's vzdump.conf (replacing the fixture's).
+fn install_hook(config: &Path) {
+    let install = Command::new(support::agent_binary())
+        .arg("--config")
+        .arg(config)
+        .args(["hook", "install", "--force"])
+        .output()
+        .expect("hook install");
+    assert!(
+        install.status.success(),
+        "{}",
+        String::from_utf8_lossy(&install.stderr)
+    );
+}
+
+/// Runs the simulated pvescheduler for `secs` simulated seconds from `NIGHT` at 600×.
+fn night(sim: &Sim, secs: i64) {
+    let night = Command::new(support::pve_sim_binary())
+        .args(["scheduler", "--root"])
+        .arg(&sim.root)
+        .args([
+            "--speed",
+            "600",
+            "--now",
+            &NIGHT.to_string(),
+            "--until",
+            &(NIGHT + secs).to_string(),
+        ])
+        .output()
+        .expect("pve-sim scheduler");
+    assert!(
+        night.status.success(),
+        "{}",
+        String::from_utf8_lossy(&night.stderr)
+    );
+}
+
 fn metrics(http: &Http) -> String {
     http.send_with(
         "GET",
@@ -96,39 +135,11 @@ fn a_simulated_night_lands_in_the_run_history_and_the_metrics() {
     let sim = Sim::pihanga();
     let config = sim.config("");
     // The fixture's vzdump.conf names another hook: replace it with ours.
-    let install = Command::new(support::agent_binary())
-        .arg("--config")
-        .arg(&config)
-        .args(["hook", "install", "--force"])
-        .output()
-        .expect("hook install");
-    assert!(
-        install.status.success(),
-        "{}",
-        String::from_utf8_lossy(&install.stderr)
-    );
+    install_hook(&config);
     let agent = Agent::start(&config);
     let http = Http::new(&agent, support::fingerprint(&config));
-
     // One simulated hour at 600×: six real seconds.
-    let night = Command::new(support::pve_sim_binary())
-        .args(["scheduler", "--root"])
-        .arg(&sim.root)
-        .args([
-            "--speed",
-            "600",
-            "--now",
-            &NIGHT.to_string(),
-            "--until",
-            &(NIGHT + 3600).to_string(),
-        ])
-        .output()
-        .expect("pve-sim scheduler");
-    assert!(
-        night.status.success(),
-        "{}",
-        String::from_utf8_lossy(&night.stderr)
-    );
+    night(&sim, 3600);
 
     let run = support::wait_for(20, "backup-pihanga's run to end in the report", || {
         let report = http.get("/v1/report").json();
@@ -220,6 +231,56 @@ fn a_simulated_night_lands_in_the_run_history_and_the_metrics() {
         values.iter().any(|v| v.as_f64() > Some(0.0)),
         "no load in the profile"
     );
+}
+
+/// Two jobs fire in the same minute; the second waits for the node's vzdump
+/// lock. The hook cannot learn the job from vzdump, yet each phase lands on
+/// the right run: start order decides at job-init and job-start, and job-end
+/// belongs to the run that had job-start.
+#[test]
+fn two_runs_queued_on_the_node_lock_are_told_apart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jobs = dir.path().join("jobs.cfg");
+    let job = |id: &str, vmid: u32| {
+        format!(
+            "vzdump: {id}\n\tschedule 02:45\n\tnode pihanga\n\tstorage pbs-main\n\tvmid {vmid}\n\n"
+        )
+    };
+    std::fs::write(&jobs, job("backup-a", 100) + &job("backup-b", 101)).expect("jobs.cfg");
+    let sim = Sim::with_jobs(&jobs);
+    let config = sim.config("");
+    install_hook(&config);
+    let agent = Agent::start(&config);
+    let http = Http::new(&agent, support::fingerprint(&config));
+    night(&sim, 2 * 3600);
+
+    let runs = |id: &str| {
+        let report = http.get("/v1/report").json();
+        let job = report["jobs"]
+            .as_array()?
+            .iter()
+            .find(|j| j["id"] == id)?
+            .clone();
+        let run = job["runs"].as_array()?.first()?.clone();
+        (run["result"] == "ok").then_some(run)
+    };
+    let a = support::wait_for(20, "backup-a's run", || runs("backup-a"));
+    let b = support::wait_for(20, "backup-b's run", || runs("backup-b"));
+    assert_ne!(a["upid"], b["upid"]);
+    let history: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sim.state.join("runs.json")).expect("runs.json"))
+            .expect("JSON");
+    for run in [&a, &b] {
+        let upid = run["upid"].as_str().expect("upid");
+        assert_eq!(
+            history["phases"][upid],
+            json!(["job-init", "job-start", "job-end"]),
+            "{upid}"
+        );
+    }
+    // backup-b waited for backup-a's lock: it ended about a run's length later.
+    let end = |run: &serde_json::Value| run["end"].as_i64().expect("end");
+    assert!(end(&b) - end(&a) >= 15 * 60, "a: {a}, b: {b}");
 }
 
 #[test]
