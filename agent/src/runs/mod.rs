@@ -149,9 +149,10 @@ fn count_changes(agent: &Agent, changes: &[Change]) {
     }
 }
 
-/// Polls every `sample-interval-secs` until `shutdown` fires.
+/// Polls every `sample-interval-secs` until `shutdown` fires; each round on
+/// the blocking pool (the task records are on a disk that backups keep busy).
 pub async fn run(agent: Arc<Agent>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut poller = Poller::new(&agent);
+    let mut poller = Some(Poller::new(&agent));
     let mut ticks = tokio::time::interval(Duration::from_secs(agent.config.sample_interval_secs));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -159,6 +160,21 @@ pub async fn run(agent: Arc<Agent>, mut shutdown: tokio::sync::watch::Receiver<b
             _ = ticks.tick() => {}
             _ = shutdown.changed() => return,
         }
-        poller.poll(&agent, state::unix_now());
+        let Some(mut taken) = poller.take() else {
+            return;
+        };
+        let round = agent.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            taken.poll(&round, state::unix_now());
+            taken
+        })
+        .await;
+        poller = Some(match done {
+            Ok(back) => back,
+            Err(error) => {
+                tracing::error!(%error, "A round of reading the task records failed; the next one starts over.");
+                Poller::new(&agent)
+            }
+        });
     }
 }

@@ -129,8 +129,11 @@ pub fn persist(agent: &Agent) {
 }
 
 /// Samples every `sample-interval-secs` until `shutdown` fires, then persists once more.
+///
+/// Each round runs on the blocking pool: a file write (and its fsync) may
+/// take long on a disk busy with backups, and must not hold up the API.
 pub async fn run(agent: Arc<Agent>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut sampler = Sampler::new(&agent);
+    let mut sampler = Some(Sampler::new(&agent));
     let period = Duration::from_secs(agent.config.sample_interval_secs);
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -140,11 +143,30 @@ pub async fn run(agent: Arc<Agent>, mut shutdown: tokio::sync::watch::Receiver<b
             _ = ticks.tick() => {}
             _ = shutdown.changed() => break,
         }
-        sampler.sample(&agent, state::unix_now());
-        if last_persist.elapsed() >= PERSIST_EVERY {
-            persist(&agent);
+        let Some(mut taken) = sampler.take() else {
+            break;
+        };
+        let persist_now = last_persist.elapsed() >= PERSIST_EVERY;
+        let round = agent.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            taken.sample(&round, state::unix_now());
+            if persist_now {
+                persist(&round);
+            }
+            taken
+        })
+        .await;
+        match done {
+            Ok(back) => sampler = Some(back),
+            Err(error) => {
+                tracing::error!(%error, "A sampling round failed; sampling starts over.");
+                sampler = Some(Sampler::new(&agent));
+            }
+        }
+        if persist_now {
             last_persist = Instant::now();
         }
     }
-    persist(&agent);
+    let last = agent.clone();
+    let _ = tokio::task::spawn_blocking(move || persist(&last)).await;
 }
