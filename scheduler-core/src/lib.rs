@@ -13,11 +13,13 @@
 //! | [`planner`] | the planner: minimal overflow first, then minimal cost |
 //! | [`report`] | the wire contract of the agent API and the lease service: reports, applies, rollbacks, leases |
 //! | [`sim`] | the storm simulator: replays noisy nights under a schedule, reports storm minutes and overlaps |
+//! | [`fleet`] | from live host reports to a snapshot (calendar events to UTC days and starts, durations, resources) and from a plan back to calendar events; the rollout order of an apply |
 //! | [`error`] | the crate's error type, wrapping each module's own |
 #![warn(missing_docs)]
 
 pub mod calendar;
 pub mod error;
+pub mod fleet;
 pub mod jobs_cfg;
 pub mod plan;
 pub mod planner;
