@@ -184,9 +184,12 @@ pub struct SshTransport {
     pub key_file: PathBuf,
     /// The pinned host key, as `ssh-keygen -lf` prints it (`SHA256:...`).
     pub host_key: String,
-    /// The remote `pvesh` command.
+    /// The remote `pvesh` command line, put in front of the arguments as written.
     #[serde(default = "default_pvesh")]
     pub pvesh: String,
+    /// Where jobs.cfg is on the host (read for its digest and diff).
+    #[serde(default = "default_jobs_cfg")]
+    pub jobs_cfg: PathBuf,
 }
 
 /// `[host.pve-api]`.
@@ -210,6 +213,24 @@ pub enum TransportKind {
     Ssh,
     /// `[host.pve-api]`.
     PveApi,
+}
+
+impl TransportKind {
+    /// `agent`, `ssh` or `pve-api`, as in schedctl.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Agent => "agent",
+            TransportKind::Ssh => "ssh",
+            TransportKind::PveApi => "pve-api",
+        }
+    }
+
+    /// Whether a write makes Proxmox rewrite the whole jobs.cfg in its
+    /// canonical form (comments, unknown keys and hand formatting are lost),
+    /// rather than changing only the schedule values byte for byte.
+    pub fn rewrites_whole_file(self) -> bool {
+        !matches!(self, TransportKind::Agent)
+    }
 }
 
 impl HostConfig {
@@ -288,11 +309,13 @@ impl Config {
             path: path.to_path_buf(),
             message: err.to_string(),
         })?;
-        config.check().map_err(|(place, message)| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            place,
-            message,
-        })?;
+        config
+            .check()
+            .map_err(|(place, message)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                place,
+                message,
+            })?;
         Ok(config)
     }
 
@@ -319,12 +342,18 @@ impl Config {
         for resource in &self.resources {
             if !resources.insert(resource.name.as_str()) {
                 let place = format!("resource \"{}\"", resource.name);
-                return Err((place, "is listed twice; resource names must be unique".into()));
+                return Err((
+                    place,
+                    "is listed twice; resource names must be unique".into(),
+                ));
             }
             for host in resource.impacts.keys() {
                 if !names.contains(host.as_str()) {
                     let place = format!("resource \"{}\".impacts", resource.name);
-                    return Err((place, format!("names host \"{host}\", which no [[host]] defines")));
+                    return Err((
+                        place,
+                        format!("names host \"{host}\", which no [[host]] defines"),
+                    ));
                 }
             }
         }
@@ -337,7 +366,72 @@ impl Config {
                 "window-start and window-end go together (both or neither)".into(),
             ));
         }
+        let slot = self.policy.slot_minutes;
+        if slot == 0 || 1440 % slot != 0 {
+            return Err((
+                "policy.slot-minutes".into(),
+                format!("{slot} does not divide a day (1440 minutes); use 5, 10, 15, 30 or 60"),
+            ));
+        }
+        for (key, value) in [
+            ("policy.window-start", &self.policy.window_start),
+            ("policy.window-end", &self.policy.window_end),
+        ] {
+            if let Some(text) = value {
+                check_time_on_grid(text, slot).map_err(|message| (key.to_owned(), message))?;
+            }
+        }
+        let numbers = [
+            ("policy.guard-minutes", self.policy.guard_minutes),
+            ("policy.stability-weight", self.policy.stability_weight),
+            ("policy.replan-drift", self.policy.replan_drift),
+        ];
+        for (key, value) in numbers {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err((
+                    key.to_owned(),
+                    format!("{value} must be a number of at least 0"),
+                ));
+            }
+        }
+        if !(self.policy.unknown_duration_minutes.is_finite()
+            && self.policy.unknown_duration_minutes > 0.0)
+        {
+            return Err((
+                "policy.unknown-duration-minutes".into(),
+                "must be a positive number of minutes".into(),
+            ));
+        }
+        for host in &self.hosts {
+            if !(host.sensitivity.is_finite() && host.sensitivity >= 0.0) {
+                return Err((
+                    format!("host \"{}\".sensitivity", host.name),
+                    "must be a number of at least 0".into(),
+                ));
+            }
+        }
+        if self.timeout_secs == 0 {
+            return Err(("timeout-secs".into(), "must be at least 1".into()));
+        }
         Ok(())
+    }
+}
+
+/// Checks `HH:MM` on the slot grid.
+fn check_time_on_grid(text: &str, slot: u32) -> Result<(), String> {
+    let parsed = text
+        .split_once(':')
+        .filter(|(h, m)| h.len() == 2 && m.len() == 2)
+        .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
+        .filter(|&(h, m)| h < 24 && m < 60);
+    match parsed {
+        None => Err(format!(
+            "\"{text}\" is not a time of day; write HH:MM (UTC), e.g. \"01:00\""
+        )),
+        Some((h, m)) if (h * 60 + m) % slot != 0 => Err(format!(
+            "\"{text}\" is not on the {slot}-minute planning grid (policy.slot-minutes)"
+        )),
+        Some(_) => Ok(()),
     }
 }
 
@@ -425,6 +519,9 @@ fn default_ssh_user() -> String {
 fn default_pvesh() -> String {
     "pvesh".into()
 }
+fn default_jobs_cfg() -> PathBuf {
+    "/etc/pve/jobs.cfg".into()
+}
 
 #[cfg(test)]
 mod tests {
@@ -473,6 +570,9 @@ impacts = { pihanga = 1.0 }
     fn an_unknown_key_is_named_with_its_line() {
         let err = parse("concurency = 3\n").expect_err("refused");
         let text = err.to_string();
-        assert!(text.contains("concurency") && text.contains("line 1"), "{text}");
+        assert!(
+            text.contains("concurency") && text.contains("line 1"),
+            "{text}"
+        );
     }
 }
