@@ -177,7 +177,7 @@ impl Client {
             .connect_timeout(config.timeout)
             .build()
             .map_err(|e| Error::ClientBuild {
-                message: error_chain(&e),
+                message: crate::error::chain(&e),
             })?;
         let pin = match config.trust {
             Trust::Fingerprint(fp) => Some(fp),
@@ -343,18 +343,18 @@ impl Client {
                 timeout: self.timeout,
             };
         }
-        if let Some(tls_error) = find_rustls_error(error) {
+        if let Some(tls_error) = tls::find_rustls_error(error) {
             return self.tls_error(tls_error);
         }
         if error.is_connect() {
             return Error::Connect {
                 url: url.to_string(),
-                message: error_chain(error),
+                message: crate::error::chain(error),
             };
         }
         Error::Transport {
             url: url.to_string(),
-            message: error_chain(error),
+            message: crate::error::chain(error),
         }
     }
 
@@ -586,42 +586,6 @@ fn reason_phrase(response: &reqwest::Response) -> Option<String> {
         .extensions()
         .get::<hyper::ext::ReasonPhrase>()
         .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
-}
-
-/// The rustls error somewhere in the chain. An I/O error hides the error it
-/// wraps from `source()` (it returns the wrapped error's source), so step
-/// into I/O errors with `get_ref()` instead.
-fn find_rustls_error<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a rustls::Error> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(err) = current {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        current = match err.downcast_ref::<std::io::Error>() {
-            Some(io) => match io.get_ref() {
-                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-                None => std::error::Error::source(io),
-            },
-            None => err.source(),
-        };
-    }
-    None
-}
-
-/// The error and its causes, joined with ": ", repeats removed.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(err) = current {
-        let text = err.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = err.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

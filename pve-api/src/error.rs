@@ -255,3 +255,17 @@ fn param_errors(errors: &BTreeMap<String, String>) -> String {
         .map(|(param, msg)| format!("; {param}: {msg}"))
         .collect()
 }
+
+/// The error and its causes, joined with ": ", repeats removed.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
+}

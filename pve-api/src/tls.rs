@@ -318,6 +318,28 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
+/// The rustls error somewhere in the chain. An I/O error hides the error it
+/// wraps from `source()` (it returns the wrapped error's source), so step
+/// into I/O errors with `get_ref()` instead.
+pub fn find_rustls_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => std::error::Error::source(io),
+            },
+            None => err.source(),
+        };
+    }
+    None
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
