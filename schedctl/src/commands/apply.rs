@@ -32,7 +32,7 @@ use crate::fleet::collect;
 use crate::fleet::planned::{short, HostState, PlanBody};
 use crate::fleet::{now, writes};
 use crate::output::{self, Format};
-use crate::store::{current_user, ApplyHostRow, Store};
+use crate::store::{current_user, ApplyHostRow, HostUpdate, Store};
 use crate::transport::{HostTransport, TransportError};
 
 /// Write a stored plan to the hosts.
@@ -415,7 +415,17 @@ async fn roll_out(
     let record =
         |host: &str, status: &str, before: Option<&str>, after: Option<&str>, error: &str| {
             store
-                .set_apply_host(apply_id, host, status, before, after, error, now())
+                .set_apply_host(
+                    apply_id,
+                    host,
+                    &HostUpdate {
+                        status,
+                        digest_before: before,
+                        digest_after: after,
+                        error,
+                        at: now(),
+                    },
+                )
                 .map_err(|e| CommandError::new(Kind::Failed, e))
         };
     // Hosts of one cluster share jobs.cfg: a later write expects what the earlier one left.
@@ -558,22 +568,26 @@ async fn undo_written(
                     .set_apply_host(
                         apply_id,
                         &result.host,
-                        "rolled_back",
-                        None,
-                        None,
-                        &result.error,
-                        at,
+                        &HostUpdate {
+                            status: "rolled_back",
+                            digest_before: None,
+                            digest_after: None,
+                            error: &result.error,
+                            at,
+                        },
                     )
                     .map_err(sql)?;
                 store
                     .set_rollback_host(
                         rollback_id,
                         &result.host,
-                        "restored",
-                        &after,
-                        Some(&response.digest),
-                        "",
-                        at,
+                        &HostUpdate {
+                            status: "restored",
+                            digest_before: Some(&after),
+                            digest_after: Some(&response.digest),
+                            error: "",
+                            at,
+                        },
                     )
                     .map_err(sql)?;
                 progress.line(&format!(
@@ -591,22 +605,26 @@ async fn undo_written(
                     .set_apply_host(
                         apply_id,
                         &result.host,
-                        "rollback_failed",
-                        None,
-                        None,
-                        &err.to_string(),
-                        at,
+                        &HostUpdate {
+                            status: "rollback_failed",
+                            digest_before: None,
+                            digest_after: None,
+                            error: &err.to_string(),
+                            at,
+                        },
                     )
                     .map_err(sql)?;
                 store
                     .set_rollback_host(
                         rollback_id,
                         &result.host,
-                        "failed",
-                        &after,
-                        None,
-                        &err.to_string(),
-                        at,
+                        &HostUpdate {
+                            status: "failed",
+                            digest_before: Some(&after),
+                            digest_after: None,
+                            error: &err.to_string(),
+                            at,
+                        },
                     )
                     .map_err(sql)?;
                 progress.line(&format!("  {}: ROLLBACK FAILED: {err}", result.host));

@@ -21,7 +21,7 @@ use crate::exit::{bad_input, refused, CommandError, CommandResult, Kind};
 use crate::fleet::planned::short;
 use crate::fleet::{collect, now, writes};
 use crate::output::{self, Format};
-use crate::store::{current_user, ApplyHostRow, ApplyRow, Store};
+use crate::store::{current_user, ApplyHostRow, ApplyRow, HostUpdate, Store};
 
 /// Undo an apply.
 #[derive(Debug, Args)]
@@ -158,22 +158,26 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
             .set_apply_host(
                 apply.id,
                 &host.host,
-                apply_status,
-                None,
-                None,
-                &outcome.detail,
-                at,
+                &HostUpdate {
+                    status: apply_status,
+                    digest_before: None,
+                    digest_after: None,
+                    error: &outcome.detail,
+                    at,
+                },
             )
             .map_err(sql)?;
         store
             .set_rollback_host(
                 rollback_id,
                 &host.host,
-                &outcome.status,
-                &report_digest(report),
-                outcome.digest.as_deref(),
-                &outcome.detail,
-                at,
+                &HostUpdate {
+                    status: &outcome.status,
+                    digest_before: Some(&report_digest(report)),
+                    digest_after: outcome.digest.as_deref(),
+                    error: &outcome.detail,
+                    at,
+                },
             )
             .map_err(sql)?;
         say(&format!(

@@ -126,6 +126,21 @@ pub struct ApplyHostRow {
     pub error: String,
 }
 
+/// A change of one host's row in an apply or a rollback.
+#[derive(Debug, Clone, Copy)]
+pub struct HostUpdate<'a> {
+    /// The new status.
+    pub status: &'a str,
+    /// The digest before (kept when `None`).
+    pub digest_before: Option<&'a str>,
+    /// The digest after (kept when `None`).
+    pub digest_after: Option<&'a str>,
+    /// What went wrong, or empty.
+    pub error: &'a str,
+    /// When, Unix seconds.
+    pub at: i64,
+}
+
 /// A stored rollback.
 #[derive(Debug, Clone, Serialize)]
 pub struct RollbackRow {
@@ -146,10 +161,6 @@ pub struct RollbackRow {
 }
 
 /// One lease event (written by the coordinator).
-#[expect(
-    dead_code,
-    reason = "the coordinator (schedctl serve) records its lease events with Store::insert_lease_event"
-)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LeaseEvent {
     /// When, Unix seconds.
@@ -360,17 +371,12 @@ impl Store {
         Ok(id)
     }
 
-    /// Records one host's state in an apply (`digest_before` too: a chained
-    /// write in a cluster expects the digest the previous write left).
+    /// Records one host's state in an apply.
     pub fn set_apply_host(
         &self,
         apply_id: i64,
         host: &str,
-        status: &str,
-        digest_before: Option<&str>,
-        digest_after: Option<&str>,
-        error: &str,
-        at: i64,
+        update: &HostUpdate<'_>,
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
@@ -380,11 +386,11 @@ impl Store {
                 params![
                     apply_id,
                     host,
-                    status,
-                    digest_before,
-                    digest_after,
-                    error,
-                    at
+                    update.status,
+                    update.digest_before,
+                    update.digest_after,
+                    update.error,
+                    update.at
                 ],
             )
             .map_err(|e| self.sql(e))?;
@@ -488,11 +494,11 @@ impl Store {
                         transport,
                         digest_before: before,
                         digest_after: after,
-                        changes: self.from_json(
+                        changes: self.read_body(
                             &changes,
                             &format!("apply {apply_id} host {host} changes"),
                         )?,
-                        previous: self.from_json(
+                        previous: self.read_body(
                             &previous,
                             &format!("apply {apply_id} host {host} previous schedules"),
                         )?,
@@ -505,7 +511,7 @@ impl Store {
             .collect()
     }
 
-    fn from_json<T: for<'de> Deserialize<'de>>(
+    fn read_body<T: for<'de> Deserialize<'de>>(
         &self,
         text: &str,
         what: &str,
@@ -530,24 +536,27 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Records one host of a rollback.
-    #[allow(clippy::too_many_arguments)]
+    /// Records one host of a rollback (`digest_before`: jobs.cfg's digest when the rollback began).
     pub fn set_rollback_host(
         &self,
         rollback_id: i64,
         host: &str,
-        status: &str,
-        digest_before: &str,
-        digest_after: Option<&str>,
-        error: &str,
-        at: i64,
+        update: &HostUpdate<'_>,
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT INTO rollback_hosts (rollback_id, host, digest_before, digest_after, status, error, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 VALUES (?1, ?2, COALESCE(?3, ''), ?4, ?5, ?6, ?7)
                  ON CONFLICT (rollback_id, host) DO UPDATE SET status = ?5, digest_after = ?4, error = ?6, updated_at = ?7",
-                params![rollback_id, host, digest_before, digest_after, status, error, at],
+                params![
+                    rollback_id,
+                    host,
+                    update.digest_before,
+                    update.digest_after,
+                    update.status,
+                    update.error,
+                    update.at
+                ],
             )
             .map_err(|e| self.sql(e))?;
         Ok(())
@@ -599,9 +608,12 @@ impl Store {
     // --- lease events ----------------------------------------------------
 
     /// Records one lease event (for the coordinator's lease service).
-    #[expect(
-        dead_code,
-        reason = "the coordinator (schedctl serve) records its lease events here"
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the coordinator (schedctl serve) records its lease events here"
+        )
     )]
     pub fn insert_lease_event(&self, event: &LeaseEvent) -> Result<i64, StoreError> {
         self.conn
@@ -614,9 +626,12 @@ impl Store {
     }
 
     /// Lease events, newest first.
-    #[expect(
-        dead_code,
-        reason = "the coordinator (schedctl serve) shows its lease events"
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the coordinator (schedctl serve) shows its lease events"
+        )
     )]
     pub fn lease_events(&self, limit: i64) -> Result<Vec<LeaseEvent>, StoreError> {
         let mut stmt = self
@@ -731,15 +746,27 @@ mod tests {
                 .set_apply_host(
                     apply,
                     "hikurangi",
-                    "written",
-                    None,
-                    Some(&"b".repeat(40)),
-                    "",
-                    12,
+                    &HostUpdate {
+                        status: "written",
+                        digest_before: None,
+                        digest_after: Some(&"b".repeat(40)),
+                        error: "",
+                        at: 12,
+                    },
                 )
                 .expect("host");
             store
-                .set_apply_host(apply, "ruapehu", "writing", None, None, "", 13)
+                .set_apply_host(
+                    apply,
+                    "ruapehu",
+                    &HostUpdate {
+                        status: "writing",
+                        digest_before: None,
+                        digest_after: None,
+                        error: "",
+                        at: 13,
+                    },
+                )
                 .expect("host");
             // The process dies here: no finish_apply.
         }

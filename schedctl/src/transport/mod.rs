@@ -8,6 +8,7 @@
 //!
 //! | file | transport |
 //! | --- | --- |
+//! | `agent.rs` | the agent API over HTTPS, pinned certificate, bearer token (`stagger_service::client`) |
 //! | `ssh.rs` | russh to the host's sshd, pinned host key; `pvesh get|set` and jobs.cfg's bytes there |
 //! | `pve_api.rs` | the Proxmox API through `pve-api`, pinned certificate |
 //! | `runs.rs` | Proxmox's vzdump tasks as the runs of the jobs they belong to (SSH and Proxmox API) |
@@ -17,6 +18,7 @@
 //! whole file ([`TransportKind::rewrites_whole_file`]), and a rollback sets
 //! the previous schedules back ([`Rollback::schedules`]).
 
+pub mod agent;
 pub mod pve_api;
 mod runs;
 pub mod ssh;
@@ -165,11 +167,12 @@ pub fn for_host(
 ) -> Result<Box<dyn HostTransport>, SetupError> {
     match (&host.agent, &host.ssh, &host.pve_api) {
         (None, Some(ssh), None) => Ok(Box::new(ssh::SshHost::new(&host.name, ssh, timeout)?)),
-        (None, None, Some(api)) => Ok(Box::new(pve_api::PveApiHost::new(&host.name, api, timeout)?)),
-        (Some(_), None, None) => Err(SetupError {
-            host: host.name.clone(),
-            message: "the agent transport is not available in this build yet; reach this host over [host.ssh] or [host.pve-api]".to_owned(),
-        }),
+        (None, None, Some(api)) => Ok(Box::new(pve_api::PveApiHost::new(
+            &host.name, api, timeout,
+        )?)),
+        (Some(agent), None, None) => {
+            Ok(Box::new(agent::AgentHost::new(&host.name, agent, timeout)?))
+        }
         _ => Err(SetupError {
             host: host.name.clone(),
             message: "needs exactly one of [host.agent], [host.ssh] or [host.pve-api]".to_owned(),
@@ -197,10 +200,10 @@ fn read_secret(host: &str, path: &std::path::Path, what: &str) -> Result<String,
 }
 
 /// The changes of `request` that set a schedule other than the current one.
-fn effective_changes<'a>(
-    request: &'a [ScheduleChange],
+fn effective_changes(
+    request: &[ScheduleChange],
     current: impl Fn(&str) -> Option<String>,
-) -> Vec<&'a ScheduleChange> {
+) -> Vec<&ScheduleChange> {
     request
         .iter()
         .filter(|c| current(&c.job).as_deref() != Some(c.schedule.trim()))

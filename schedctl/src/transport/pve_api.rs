@@ -360,8 +360,14 @@ mod tests {
         let c = job(
             serde_json::json!({"id": "b", "type": "vzdump", "schedule": "02:35 UTC", "storage": "pbs"}),
         );
-        assert_eq!(job_list_digest(&[a.clone()]), job_list_digest(&[b]));
-        assert_ne!(job_list_digest(&[a.clone()]), job_list_digest(&[c]));
+        assert_eq!(
+            job_list_digest(std::slice::from_ref(&a)),
+            job_list_digest(&[b])
+        );
+        assert_ne!(
+            job_list_digest(std::slice::from_ref(&a)),
+            job_list_digest(&[c])
+        );
         assert_eq!(job_list_digest(&[a]).len(), 40);
     }
 }
