@@ -1,0 +1,25 @@
+//! `schedctl` against a fleet of simulated Proxmox hosts, as an admin runs it.
+//!
+//! Each host is its own `pve-sim` tree (one node, the origin story's names
+//! and starts: hikurangi 02:00, ruapehu 02:20, pihanga 02:45 UTC, all
+//! writing to the `pbs` storage of one datastore), reached over a real
+//! OpenSSH server started by the test (with `pve-sim pvesh` as the host's
+//! `pvesh`) or through `pve-sim serve` (the Proxmox API). Everything runs on
+//! 127.0.0.1 and is stopped when the test ends.
+//!
+//! | module | scenario |
+//! | --- | --- |
+//! | `harness` | binaries, free ports, daemons with their logs, commands with their output |
+//! | `fleet` | the hosts (sshd + pve-sim, pve-sim serve) and schedctl.toml |
+//! | `rollout` | plan → diff → apply → status shows the new schedules → rollback restores the previous bytes |
+//! | `stale` | jobs.cfg changed between plan and apply: refused, nothing written |
+//! | `killed` | a host lost mid-rollout: the hosts already written are rolled back |
+//! | `identity` | a changed SSH host key or certificate is refused, naming both and what to do |
+
+mod fleet;
+mod harness;
+
+mod identity;
+mod killed;
+mod rollout;
+mod stale;
