@@ -576,3 +576,123 @@ impacts = { pihanga = 1.0 }
         );
     }
 }
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    const MARKER: &str = "# ===== schedctl.toml =====";
+
+    /// The schedctl part of `config.example.toml`: from its marker to the next marker or the end.
+    fn schedctl_part() -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.example.toml");
+        let text =
+            std::fs::read_to_string(&path).expect("config.example.toml at the repository root");
+        // The marker alone on its line (the file's header quotes it too).
+        let line = format!("\n{MARKER}\n");
+        let start = text.find(&line).expect("the schedctl.toml marker line");
+        let rest = &text[start + line.len()..];
+        let end = rest.find("\n# ===== ").map_or(rest.len(), |i| i + 1);
+        rest[..end].to_owned()
+    }
+
+    #[test]
+    fn the_example_parses_with_every_transport() {
+        let config = Config::parse(&schedctl_part(), Path::new("config.example.toml"))
+            .expect("the example is valid");
+        let kinds: Vec<_> = config
+            .hosts
+            .iter()
+            .map(HostConfig::transport_kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Some(TransportKind::Agent),
+                Some(TransportKind::Ssh),
+                Some(TransportKind::PveApi)
+            ]
+        );
+        assert_eq!(config.policy.window_start.as_deref(), Some("00:00"));
+        assert_eq!(config.resources[0].impacts.get("pihanga"), Some(&0.5));
+        // Every default the example states is the real default.
+        let defaults = Config::parse("", Path::new("empty.toml")).expect("no keys at all is valid");
+        assert_eq!(
+            config.policy.duration_percentile,
+            defaults.policy.duration_percentile
+        );
+        assert_eq!(config.policy.slot_minutes, defaults.policy.slot_minutes);
+        assert_eq!(
+            config.policy.unknown_duration_minutes,
+            defaults.policy.unknown_duration_minutes
+        );
+        assert_eq!(
+            config.policy.stability_weight,
+            defaults.policy.stability_weight
+        );
+        assert_eq!(config.serve, defaults.serve);
+        assert_eq!(config.concurrency, defaults.concurrency);
+        assert_eq!(config.timeout_secs, defaults.timeout_secs);
+        assert_eq!(config.store, defaults.store);
+    }
+
+    #[test]
+    fn the_example_names_every_key() {
+        let text = schedctl_part();
+        for key in [
+            "store",
+            "concurrency",
+            "timeout-secs",
+            "listen",
+            "plain-http",
+            "token-file",
+            "state-dir",
+            "collect-interval-secs",
+            "lease-margin-minutes",
+            "window-start",
+            "window-end",
+            "guard-minutes",
+            "slot-minutes",
+            "stability-weight",
+            "duration-percentile",
+            "unknown-duration-minutes",
+            "schedule-zone",
+            "approval",
+            "replan-drift",
+            "sensitivity",
+            "capacity",
+            "url",
+            "fingerprint",
+            "address",
+            "user",
+            "key-file",
+            "host-key",
+            "pvesh",
+            "jobs-cfg",
+            "storages",
+            "impacts",
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{key} ="))),
+                "config.example.toml's schedctl part lacks `{key}`"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_off_the_grid_are_refused_with_their_key() {
+        let err = Config::parse(
+            "[policy]\nwindow-start = \"00:03\"\nwindow-end = \"07:00\"\n",
+            Path::new("s.toml"),
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("policy.window-start"), "{err}");
+        let err = Config::parse("[policy]\nslot-minutes = 7\n", Path::new("s.toml"))
+            .expect_err("refused");
+        assert!(err.to_string().contains("does not divide a day"), "{err}");
+        let err = Config::parse("[[host]]\nname = \"a\"\n[host.ssh]\naddress = \"a:22\"\nkey-file = \"k\"\nhost-key = \"SHA256:x\"\njobs-config = \"/x\"\n", Path::new("s.toml"))
+            .expect_err("refused");
+        assert!(err.to_string().contains("jobs-config"), "{err}");
+    }
+}
