@@ -241,3 +241,116 @@ pub fn diff(state: &HostState) -> Result<String, String> {
 pub fn short(digest: &str) -> &str {
     digest.get(..12).unwrap_or(digest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scheduler_core::fleet::{build, FleetSettings, Percentile};
+    use scheduler_core::plan::Assignment;
+    use scheduler_core::report::{JobReport, JobsCfgState, REPORT_VERSION};
+
+    /// 2024-11-04 00:00 UTC, a Monday.
+    const MONDAY: i64 = 1_730_678_400;
+
+    const TEXT: &str = "# hand-written note\nvzdump: backup-pihanga\n\tschedule mon..fri 02:45\n\tstorage pbs\n\tnode pihanga\n";
+
+    fn report(tz: &str) -> HostReport {
+        HostReport {
+            version: REPORT_VERSION,
+            host: "pihanga".to_owned(),
+            timezone: tz.to_owned(),
+            clock: MONDAY,
+            source: "test".to_owned(),
+            jobs_cfg: JobsCfgState {
+                digest: JobsCfg::parse(TEXT).digest().to_string(),
+                text: Some(TEXT.to_owned()),
+                warnings: Vec::new(),
+            },
+            jobs: vec![JobReport {
+                id: "backup-pihanga".to_owned(),
+                schedule: "mon..fri 02:45".to_owned(),
+                enabled: true,
+                node: Some("pihanga".to_owned()),
+                storage: Some("pbs".to_owned()),
+                runs: Vec::new(),
+                stats: None,
+            }],
+            load: None,
+            pressure: None,
+        }
+    }
+
+    fn settings() -> FleetSettings {
+        FleetSettings {
+            slot_minutes: 5,
+            guard_minutes: 0.0,
+            stability_weight: 1.0,
+            window: None,
+            percentile: Percentile::P95,
+            unknown_duration_minutes: 30.0,
+            hosts: Vec::new(),
+            resources: Vec::new(),
+        }
+    }
+
+    /// The plan that moves the one job to `start`.
+    fn moved_to(fleet: &FleetSnapshot, start: &str) -> Plan {
+        Plan {
+            feasible: true,
+            overflow: 0,
+            objective: 1.0,
+            moved: 1,
+            solve_ms: 0,
+            bound: None,
+            proven_optimal: false,
+            assignments: vec![Assignment {
+                id: fleet.jobs[0].id.clone(),
+                start: start.to_owned(),
+                moved: true,
+                current: Some("01:45".to_owned()),
+                why: "test".to_owned(),
+            }],
+        }
+    }
+
+    fn states(kind: TransportKind, tz: &str, zone: ScheduleZone) -> Vec<HostState> {
+        let report = report(tz);
+        let fleet = build(std::slice::from_ref(&report), &settings(), MONDAY);
+        let plan = moved_to(&fleet, "14:35");
+        host_states(&[(kind, report)], &fleet, &plan, zone, MONDAY).expect("states")
+    }
+
+    #[test]
+    fn a_moved_job_gets_its_utc_days_and_start() {
+        let states = states(TransportKind::Agent, "UTC", ScheduleZone::Utc);
+        let change = &states[0].changes[0];
+        assert_eq!(change.from, "mon..fri 02:45");
+        assert_eq!(change.to, "mon..fri 14:35 UTC");
+        assert_eq!(states[0].previous_schedules()[0].schedule, "mon..fri 02:45");
+    }
+
+    #[test]
+    fn in_local_time_the_hosts_weekdays_follow_the_utc_days() {
+        // Auckland mon..fri 02:45 (UTC+13) is sun..thu 13:45 UTC; 14:35 UTC there is 03:35 local.
+        let states = states(
+            TransportKind::Agent,
+            "Pacific/Auckland",
+            ScheduleZone::Local,
+        );
+        assert_eq!(states[0].changes[0].to, "mon..fri 3:35");
+    }
+
+    #[test]
+    fn the_agent_diff_keeps_every_other_byte_and_ssh_shows_proxmox_rewrite() {
+        let agent = diff(&states(TransportKind::Agent, "UTC", ScheduleZone::Utc)[0]).expect("diff");
+        assert!(
+            agent.contains("-\tschedule mon..fri 02:45\n+\tschedule mon..fri 14:35 UTC\n"),
+            "{agent}"
+        );
+        assert!(!agent.contains("-# hand-written note"), "{agent}");
+        let ssh = diff(&states(TransportKind::Ssh, "UTC", ScheduleZone::Utc)[0]).expect("diff");
+        // Proxmox drops the comment and writes `enabled` and sorted keys.
+        assert!(ssh.contains("-# hand-written note"), "{ssh}");
+        assert!(ssh.contains("+\tenabled 1"), "{ssh}");
+    }
+}
