@@ -252,7 +252,8 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_named_with_its_line() {
-        let err = parse("listen = \"127.0.0.1:1\"\nsample-intervall-secs = 5\n").expect_err("refused");
+        let err =
+            parse("listen = \"127.0.0.1:1\"\nsample-intervall-secs = 5\n").expect_err("refused");
         let text = err.to_string();
         assert!(text.contains("sample-intervall-secs"), "{text}");
         assert!(text.contains("line 2"), "{text}");

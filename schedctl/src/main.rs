@@ -10,6 +10,7 @@ mod exit;
 mod fleet;
 mod output;
 mod store;
+mod timeline;
 mod transport;
 
 use std::process::ExitCode;

@@ -20,8 +20,9 @@ use crate::exit::{bad_input, CommandError, CommandResult, Kind};
 use crate::fleet::collect::{self, Outcome};
 use crate::fleet::planned::{self, PlanBody, Unreachable};
 use crate::fleet::{self, now};
-use crate::output::{self, Format};
+use crate::output;
 use crate::store::current_user;
+use crate::timeline::{self, Schedule};
 
 /// Plan backup start times for the fleet.
 #[derive(Debug, Args)]
@@ -37,7 +38,7 @@ pub struct PlanArgs {
     pub skip_unreachable: bool,
     /// Output format: a table for people or the plan as JSON.
     #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    pub format: PlanFormat,
     /// Stop improving after this many seconds and print the best plan found.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub time_limit: f64,
@@ -47,6 +48,20 @@ pub struct PlanArgs {
     /// Worker threads. The planner sizes its work by them: use the same number to reproduce a plan.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub threads: usize,
+}
+
+/// How `schedctl plan` prints the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// Readable text and tables.
+    #[default]
+    Text,
+    /// One JSON document, for scripts.
+    Json,
+    /// The week's timeline (SVG): the current schedule beside the plan.
+    Svg,
+    /// The status page (HTML with inline SVG) for the snapshot and the plan.
+    Html,
 }
 
 /// The wall clock's deadline, handed to the pure planner.
@@ -134,10 +149,29 @@ fn plan_snapshot_file(
         );
     }
     match args.format {
-        Format::Json => output::print_json(&plan)?,
-        Format::Text => output::print_text(&render_text(&model, &plan))?,
+        PlanFormat::Json => output::print_json(&plan)?,
+        PlanFormat::Text => output::print_text(&render_text(&model, &plan))?,
+        PlanFormat::Svg | PlanFormat::Html => {
+            output::print_text(&render_timeline(&model, &plan, args.format)?)?;
+        }
     }
     Ok(())
+}
+
+/// The current schedule beside the plan, as SVG or as the status page.
+fn render_timeline(model: &Model, plan: &Plan, format: PlanFormat) -> anyhow::Result<String> {
+    let current = Schedule::current(model);
+    let planned = Schedule::from_plan(model, plan, "Plan")?;
+    Ok(if format == PlanFormat::Html {
+        timeline::render_page(&timeline::Page {
+            model,
+            current: &current,
+            pending: Some(&planned),
+            now: chrono::Utc::now(),
+        })
+    } else {
+        timeline::render_svg(model, &current, Some(&planned))
+    })
 }
 
 /// What `plan --format json` prints for the live fleet.
@@ -200,7 +234,10 @@ fn plan_live(context: &Context, args: &PlanArgs, started: Instant) -> CommandRes
     };
     let id = store_plan(&config, &body, "live")?;
     match args.format {
-        Format::Json => output::print_json(&LivePlanOutput {
+        PlanFormat::Svg | PlanFormat::Html => {
+            output::print_text(&render_timeline(&model, &body.plan, args.format)?)?;
+        }
+        PlanFormat::Json => output::print_json(&LivePlanOutput {
             plan_id: id,
             plan: &body.plan,
             hosts: body
@@ -217,7 +254,7 @@ fn plan_live(context: &Context, args: &PlanArgs, started: Instant) -> CommandRes
             notes: &body.fleet.notes,
             unreachable: &body.unreachable,
         })?,
-        Format::Text => output::print_text(&render_live(id, &body))?,
+        PlanFormat::Text => output::print_text(&render_live(id, &body))?,
     }
     Ok(())
 }
