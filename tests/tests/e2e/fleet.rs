@@ -3,10 +3,13 @@
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use super::harness::{binary, free_port, run, run_ok, tool, Daemon};
+use std::net::TcpStream;
+
+use crate::harness::process::{free_port, Daemon};
+use crate::harness::{binary, run, run_ok, tool};
 
 /// How schedctl reaches a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +26,18 @@ pub struct Host {
     pub name: String,
     /// Its pve-sim tree.
     pub tree: PathBuf,
-    /// sshd or pve-sim serve.
-    pub daemon: Daemon,
+    /// sshd or pve-sim serve (`None` once killed).
+    daemon: Option<Daemon>,
     /// Its `[[host]]` table.
     toml: String,
 }
 
 impl Host {
+    /// Kills its sshd or its Proxmox API now: the host is gone.
+    pub fn kill(&mut self) {
+        self.daemon = None;
+    }
+
     /// Its jobs.cfg.
     pub fn jobs_cfg_path(&self) -> PathBuf {
         self.tree.join("etc/pve/jobs.cfg")
@@ -221,11 +229,10 @@ fn start_ssh_host(dir: &Path, name: &str, tree: PathBuf, client_key: &Path) -> H
             .arg("-D")
             .arg("-e")
             .arg("-f")
-            .arg(&config)
-            .stdout(Stdio::null()),
+            .arg(&config),
         dir,
     );
-    daemon.wait_for_port(port);
+    daemon.wait_until(Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok());
     let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
     let toml = format!(
         "[[host]]\nname = \"{name}\"\n[host.ssh]\naddress = \"127.0.0.1:{port}\"\nuser = \"{user}\"\n\
@@ -238,7 +245,7 @@ fn start_ssh_host(dir: &Path, name: &str, tree: PathBuf, client_key: &Path) -> H
     Host {
         name: name.to_owned(),
         tree,
-        daemon,
+        daemon: Some(daemon),
         toml,
     }
 }
@@ -261,7 +268,9 @@ fn start_api_host(dir: &Path, name: &str, tree: PathBuf) -> Host {
             ]),
         dir,
     );
-    daemon.wait_until(Duration::from_secs(30), |log| log.contains("token: "));
+    let log_file = dir.join(format!("pve-sim-{name}.log"));
+    let log_says = |what: &str| std::fs::read_to_string(&log_file).unwrap_or_default().contains(what);
+    daemon.wait_until(Duration::from_secs(30), || log_says("token: "));
     let log = daemon.log();
     let field = |key: &str| {
         log.lines()
@@ -283,7 +292,7 @@ fn start_api_host(dir: &Path, name: &str, tree: PathBuf) -> Host {
     Host {
         name: name.to_owned(),
         tree,
-        daemon,
+        daemon: Some(daemon),
         toml,
     }
 }

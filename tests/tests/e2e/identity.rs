@@ -3,7 +3,7 @@
 //! named with what failed.
 
 use super::fleet::{fingerprint_of, Fleet, Via};
-use super::harness::{both, text};
+use super::{both, text};
 
 #[test]
 fn a_changed_ssh_host_key_is_refused_with_both_keys_named() {
@@ -55,7 +55,7 @@ fn a_wrong_certificate_pin_and_a_dead_host_are_named() {
         .to_owned();
     let wrong = "00:".repeat(31) + "00";
     std::fs::write(&fleet.config, config.replace(&pinned, &wrong)).unwrap();
-    fleet.host_mut("pihanga").daemon.kill();
+    fleet.host_mut("pihanga").kill();
 
     let status = fleet.schedctl(&["status", "--format", "json"]);
     assert_eq!(status.status.code(), Some(1), "{}", both(&status));

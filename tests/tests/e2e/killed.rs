@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
-use super::harness::text;
+use super::text;
 use super::rollout::{origin_fleet, plan};
 
 #[test]
@@ -54,7 +54,7 @@ fn a_host_killed_mid_rollout_rolls_back_the_hosts_already_written() {
     }
     // The second host dies; the admin says yes.
     let victim = order[1].clone();
-    fleet.host_mut(&victim).daemon.kill();
+    fleet.host_mut(&victim).kill();
     writeln!(child.stdin.take().unwrap(), "y").unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();

@@ -9,7 +9,6 @@
 //!
 //! | module | scenario |
 //! | --- | --- |
-//! | `harness` | binaries, free ports, daemons with their logs, commands with their output |
 //! | `fleet` | the hosts (sshd + pve-sim, pve-sim serve) and schedctl.toml |
 //! | `rollout` | plan → diff → apply → status shows the new schedules → rollback restores the previous bytes |
 //! | `stale` | jobs.cfg changed between plan and apply: refused, nothing written |
@@ -17,9 +16,23 @@
 //! | `identity` | a changed SSH host key or certificate is refused, naming both and what to do |
 
 mod fleet;
-mod harness;
 
 mod identity;
 mod killed;
 mod rollout;
 mod stale;
+
+/// Bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// stdout and stderr of a finished command, for failure messages.
+pub fn both(output: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    )
+}

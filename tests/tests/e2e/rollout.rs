@@ -2,7 +2,7 @@
 //! the previous bytes, on a fleet reached over SSH and the Proxmox API.
 
 use super::fleet::{Fleet, Via};
-use super::harness::{both, text};
+use super::{both, text};
 
 /// The origin story's fleet: three backups to one datastore, 50 minutes each
 /// (no run yet: policy.unknown-duration-minutes), 20 and 25 minutes apart.

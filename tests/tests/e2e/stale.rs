@@ -1,7 +1,7 @@
 //! jobs.cfg changed on a host between plan and apply: the apply is refused
 //! (exit 3) and nothing is written anywhere.
 
-use super::harness::{both, text};
+use super::{both, text};
 use super::rollout::{origin_fleet, plan};
 
 #[test]
