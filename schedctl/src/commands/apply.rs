@@ -548,10 +548,18 @@ async fn undo_written(
         .start_rollback(apply_id, now(), &current_user())
         .map_err(|e| CommandError::new(Kind::Failed, e))?;
     let mut failed = 0;
+    // Hosts of one cluster share jobs.cfg: once a later write is undone, the
+    // file is where that undo left it, which is what the earlier write's undo
+    // must find (the same digest with the agent, Proxmox's rewrite otherwise).
+    let mut replaced: HashMap<String, String> = HashMap::new();
     for &i in written.iter().rev() {
         let target = targets[i];
         let result = &mut results[i];
-        let after = result.digest_after.clone().unwrap_or_default();
+        let written_digest = result.digest_after.clone().unwrap_or_default();
+        let after = replaced
+            .get(&written_digest)
+            .cloned()
+            .unwrap_or(written_digest);
         let undone = writes::undo(
             target.transport.as_ref(),
             &result.digest_before,
@@ -596,6 +604,7 @@ async fn undo_written(
                     short(&after),
                     short(&response.digest)
                 ));
+                replaced.insert(result.digest_before.clone(), response.digest.clone());
                 result.status = "rolled_back".to_owned();
                 result.digest_after = Some(response.digest);
             }

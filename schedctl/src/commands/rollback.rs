@@ -120,10 +120,19 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
         .map_err(|e| CommandError::new(Kind::Failed, e))?;
     let runtime = collect::runtime()?;
     let timeout = Duration::from_secs(config.timeout_secs);
+    // jobs.cfg's digest on each host now; hosts of one cluster share the file,
+    // so undoing one moves the others' digest too.
+    let mut current: Vec<(String, String)> = reports
+        .iter()
+        .map(|(_, r)| (r.host.clone(), r.jobs_cfg.digest.clone()))
+        .collect();
     let mut outcomes = Vec::new();
     for (host, configured) in hosts.iter().zip(&configured) {
-        let report = reports.iter().map(|(_, r)| r).find(|r| r.host == host.host);
-        let outcome = match report {
+        let now_digest = current
+            .iter()
+            .find(|(h, _)| *h == host.host)
+            .map(|(_, d)| d.clone());
+        let outcome = match now_digest {
             None => {
                 let why = unreachable
                     .iter()
@@ -136,15 +145,17 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
                     detail: format!("cannot be asked: {why}"),
                 }
             }
-            Some(report) => {
+            Some(ref digest) => {
                 let transport =
                     crate::transport::for_host(configured, timeout).map_err(bad_input)?;
-                runtime.block_on(roll_back_host(
-                    host,
-                    &report.jobs_cfg.digest,
-                    transport.as_ref(),
-                    timeout,
-                ))
+                let outcome =
+                    runtime.block_on(roll_back_host(host, digest, transport.as_ref(), timeout));
+                if let (true, Some(new)) = (outcome.status == "restored", &outcome.digest) {
+                    for entry in current.iter_mut().filter(|(_, d)| d == digest) {
+                        entry.1 = new.clone();
+                    }
+                }
+                outcome
             }
         };
         let at = now();
@@ -167,13 +178,14 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
                 },
             )
             .map_err(sql)?;
+        let before = now_digest.unwrap_or_default();
         store
             .set_rollback_host(
                 rollback_id,
                 &host.host,
                 &HostUpdate {
                     status: &outcome.status,
-                    digest_before: Some(&report_digest(report)),
+                    digest_before: Some(&before),
                     digest_after: outcome.digest.as_deref(),
                     error: &outcome.detail,
                     at,
@@ -240,12 +252,6 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
         )));
     }
     Ok(())
-}
-
-fn report_digest(report: Option<&scheduler_core::report::HostReport>) -> String {
-    report
-        .map(|r| r.jobs_cfg.digest.clone())
-        .unwrap_or_default()
 }
 
 /// The apply to undo: the given one, or the latest that wrote something not yet rolled back.

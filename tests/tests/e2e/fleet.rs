@@ -76,7 +76,12 @@ impl Fleet {
         let mut started = Vec::new();
         for (i, (name, schedule, via)) in hosts.iter().enumerate() {
             let vmid = 100 + u32::try_from(i).unwrap();
-            let tree = init_tree(dir.path(), name, &jobs_cfg_text(name, schedule, vmid));
+            let tree = init_tree(
+                dir.path(),
+                name,
+                &[name],
+                &jobs_cfg_text(name, schedule, vmid),
+            );
             started.push(match via {
                 Via::Ssh => start_ssh_host(dir.path(), name, tree, &client_key),
                 Via::PveApi => start_api_host(dir.path(), name, tree),
@@ -88,6 +93,23 @@ impl Fleet {
             hosts: started,
             dir,
         };
+        fleet.write_config(&[]);
+        fleet
+    }
+
+    /// Starts one cluster: the nodes share one pve-sim tree (one jobs.cfg),
+    /// each node reached over SSH through its own sshd.
+    pub fn start_cluster(nodes: &[&str], jobs_cfg: &str) -> Fleet {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let client_key = dir.path().join("id_ed25519");
+        keygen(&client_key);
+        let tree = init_tree(dir.path(), "cluster", nodes, jobs_cfg);
+        let hosts = nodes
+            .iter()
+            .map(|name| start_ssh_host(dir.path(), name, tree.clone(), &client_key))
+            .collect();
+        let config = dir.path().join("schedctl.toml");
+        let fleet = Fleet { config, hosts, dir };
         fleet.write_config(&[]);
         fleet
     }
@@ -171,7 +193,8 @@ pub fn fingerprint_of(public_key: &Path) -> String {
         .to_owned()
 }
 
-fn init_tree(dir: &Path, name: &str, jobs_cfg: &str) -> PathBuf {
+/// A pve-sim tree named `name` with `nodes` and this jobs.cfg.
+fn init_tree(dir: &Path, name: &str, nodes: &[&str], jobs_cfg: &str) -> PathBuf {
     let fixture = dir.join(format!("fixture-{name}"));
     std::fs::create_dir_all(&fixture).unwrap();
     std::fs::write(fixture.join("jobs.cfg"), jobs_cfg).unwrap();
@@ -183,7 +206,7 @@ fn init_tree(dir: &Path, name: &str, jobs_cfg: &str) -> PathBuf {
             .arg(&tree)
             .arg("--from")
             .arg(&fixture)
-            .args(["--node", name]),
+            .args(nodes.iter().flat_map(|n| ["--node", n])),
     );
     tree
 }
@@ -232,7 +255,9 @@ fn start_ssh_host(dir: &Path, name: &str, tree: PathBuf, client_key: &Path) -> H
             .arg(&config),
         dir,
     );
-    daemon.wait_until(Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok());
+    daemon.wait_until(Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
     let toml = format!(
         "[[host]]\nname = \"{name}\"\n[host.ssh]\naddress = \"127.0.0.1:{port}\"\nuser = \"{user}\"\n\
@@ -269,7 +294,11 @@ fn start_api_host(dir: &Path, name: &str, tree: PathBuf) -> Host {
         dir,
     );
     let log_file = dir.join(format!("pve-sim-{name}.log"));
-    let log_says = |what: &str| std::fs::read_to_string(&log_file).unwrap_or_default().contains(what);
+    let log_says = |what: &str| {
+        std::fs::read_to_string(&log_file)
+            .unwrap_or_default()
+            .contains(what)
+    };
     daemon.wait_until(Duration::from_secs(30), || log_says("token: "));
     let log = daemon.log();
     let field = |key: &str| {

@@ -5,8 +5,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
-use super::text;
 use super::rollout::{origin_fleet, plan};
+use super::text;
 
 #[test]
 fn a_host_killed_mid_rollout_rolls_back_the_hosts_already_written() {

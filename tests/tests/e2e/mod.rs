@@ -10,6 +10,7 @@
 //! | module | scenario |
 //! | --- | --- |
 //! | `fleet` | the hosts (sshd + pve-sim, pve-sim serve) and schedctl.toml |
+//! | `cluster` | two nodes of one cluster: the shared job pinned per node, chained writes, rollback newest first |
 //! | `rollout` | plan → diff → apply → status shows the new schedules → rollback restores the previous bytes |
 //! | `stale` | jobs.cfg changed between plan and apply: refused, nothing written |
 //! | `killed` | a host lost mid-rollout: the hosts already written are rolled back |
@@ -17,6 +18,7 @@
 
 mod fleet;
 
+mod cluster;
 mod identity;
 mod killed;
 mod rollout;

@@ -1,8 +1,8 @@
 //! jobs.cfg changed on a host between plan and apply: the apply is refused
 //! (exit 3) and nothing is written anywhere.
 
-use super::{both, text};
 use super::rollout::{origin_fleet, plan};
+use super::{both, text};
 
 #[test]
 fn a_stale_digest_is_refused_and_nothing_is_half_applied() {
