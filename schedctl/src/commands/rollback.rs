@@ -16,9 +16,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::plan::{collect_hosts, split};
-use super::{open_store, Context};
+use super::{open_store, stored_plan, Context};
 use crate::exit::{bad_input, refused, CommandError, CommandResult, Kind};
-use crate::fleet::planned::short;
+use crate::fleet::planned::{short, write_landed};
 use crate::fleet::{collect, now, writes};
 use crate::output::{self, Format};
 use crate::store::{current_user, ApplyHostRow, ApplyRow, HostUpdate, Store};
@@ -126,6 +126,21 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
         .iter()
         .map(|(_, r)| (r.host.clone(), r.jobs_cfg.digest.clone()))
         .collect();
+    let (_, body) = stored_plan(&store, Some(apply.plan_id))?;
+    let landed = |host: &ApplyHostRow| {
+        host.status == "writing"
+            && host.digest_after.is_none()
+            && body
+                .hosts
+                .iter()
+                .find(|s| s.host == host.host)
+                .is_some_and(|state| {
+                    reports
+                        .iter()
+                        .find(|(_, r)| r.host == host.host)
+                        .is_some_and(|(_, report)| write_landed(state, report))
+                })
+    };
     let mut outcomes = Vec::new();
     for (host, configured) in hosts.iter().zip(&configured) {
         let now_digest = current
@@ -148,8 +163,13 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
             Some(ref digest) => {
                 let transport =
                     crate::transport::for_host(configured, timeout).map_err(bad_input)?;
-                let outcome =
-                    runtime.block_on(roll_back_host(host, digest, transport.as_ref(), timeout));
+                let outcome = runtime.block_on(roll_back_host(
+                    host,
+                    digest,
+                    landed(host),
+                    transport.as_ref(),
+                    timeout,
+                ));
                 if let (true, Some(new)) = (outcome.status == "restored", &outcome.digest) {
                     for entry in current.iter_mut().filter(|(_, d)| d == digest) {
                         entry.1 = new.clone();
@@ -279,6 +299,7 @@ fn pick_apply(store: &Store, id: Option<i64>) -> Result<ApplyRow, CommandError> 
 async fn roll_back_host(
     host: &ApplyHostRow,
     current: &str,
+    landed: bool,
     transport: &dyn crate::transport::HostTransport,
     timeout: Duration,
 ) -> HostOutcome {
@@ -303,11 +324,13 @@ async fn roll_back_host(
             ),
         );
     }
-    let Some(after) = host
-        .digest_after
-        .as_deref()
-        .filter(|after| *after == current)
-    else {
+    // A write whose answer was lost (schedctl died during it) is undone from where it left the file.
+    let after = if landed {
+        Some(current)
+    } else {
+        host.digest_after.as_deref()
+    };
+    let Some(after) = after.filter(|after| *after == current) else {
         return outcome(
             "changed_since",
             Some(current.to_owned()),

@@ -237,6 +237,52 @@ pub fn diff(state: &HostState) -> Result<String, String> {
         .to_string())
 }
 
+/// Whether `report` shows this host's write as landed, for a write whose
+/// answer was never seen (schedctl died during it).
+///
+/// With the file's text: its digest is one the write could have left — the
+/// agent's byte-preserving edit of every change, or, where Proxmox writes,
+/// Proxmox's rewrite after the first k changes (one `set` at a time).
+/// Without it (Proxmox API): every changed job has its old or its new
+/// schedule, and at least one the new.
+pub fn write_landed(state: &HostState, report: &HostReport) -> bool {
+    let current = &report.jobs_cfg.digest;
+    if let Some(text) = &state.text {
+        let mut cfg = JobsCfg::parse(text);
+        let mut possible = Vec::new();
+        for change in &state.changes {
+            if cfg.set_schedule(&change.job, &change.to).is_err() {
+                return false;
+            }
+            if state.kind().rewrites_whole_file() {
+                if let Ok(rewritten) = cfg.proxmox_rewrite() {
+                    possible.push(JobsCfg::parse(&rewritten).digest().to_string());
+                }
+            }
+        }
+        if !state.kind().rewrites_whole_file() {
+            possible.push(cfg.digest().to_string());
+        }
+        return possible.contains(current);
+    }
+    let schedule = |job: &str| {
+        report
+            .jobs
+            .iter()
+            .find(|j| j.id == job)
+            .map(|j| j.schedule.as_str())
+    };
+    let all_known = state
+        .changes
+        .iter()
+        .all(|c| matches!(schedule(&c.job), Some(s) if s == c.to || s == c.from));
+    all_known
+        && state
+            .changes
+            .iter()
+            .any(|c| schedule(&c.job) == Some(c.to.as_str()))
+}
+
 /// The first 12 hex digits of a digest, for people.
 pub fn short(digest: &str) -> &str {
     digest.get(..12).unwrap_or(digest)
@@ -338,6 +384,28 @@ mod tests {
             ScheduleZone::Local,
         );
         assert_eq!(states[0].changes[0].to, "mon..fri 3:35");
+    }
+
+    #[test]
+    fn a_write_whose_answer_was_lost_is_recognised_by_its_digest() {
+        for kind in [TransportKind::Agent, TransportKind::Ssh] {
+            let state = &states(kind, "UTC", ScheduleZone::Utc)[0];
+            let mut report = report("UTC");
+            assert!(
+                !write_landed(state, &report),
+                "{kind:?}: the old file is not the write"
+            );
+            let mut cfg = JobsCfg::parse(TEXT);
+            cfg.set_schedule("backup-pihanga", "mon..fri 14:35 UTC")
+                .expect("edit");
+            let written = if kind.rewrites_whole_file() {
+                cfg.proxmox_rewrite().expect("rewrite")
+            } else {
+                cfg.render()
+            };
+            report.jobs_cfg.digest = JobsCfg::parse(&written).digest().to_string();
+            assert!(write_landed(state, &report), "{kind:?}");
+        }
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Host {
     pub tree: PathBuf,
     /// sshd or pve-sim serve (`None` once killed).
     daemon: Option<Daemon>,
+    /// sshd's pid file (SSH hosts).
+    pid_file: Option<PathBuf>,
     /// Its `[[host]]` table.
     toml: String,
 }
@@ -36,6 +38,18 @@ impl Host {
     /// Kills its sshd or its Proxmox API now: the host is gone.
     pub fn kill(&mut self) {
         self.daemon = None;
+    }
+
+    /// Stops (`freeze = true`) or resumes its sshd: connections then hang
+    /// instead of failing, as with a host that stopped answering.
+    pub fn freeze(&self, freeze: bool) {
+        let pid_file = self
+            .pid_file
+            .as_ref()
+            .expect("only SSH hosts can be frozen");
+        let pid = std::fs::read_to_string(pid_file).expect("sshd wrote its pid file");
+        let signal = if freeze { "-STOP" } else { "-CONT" };
+        run_ok(Command::new("kill").args([signal, pid.trim()]));
     }
 
     /// Its jobs.cfg.
@@ -271,6 +285,7 @@ fn start_ssh_host(dir: &Path, name: &str, tree: PathBuf, client_key: &Path) -> H
         name: name.to_owned(),
         tree,
         daemon: Some(daemon),
+        pid_file: Some(sshd_dir.join("sshd.pid")),
         toml,
     }
 }
@@ -322,6 +337,7 @@ fn start_api_host(dir: &Path, name: &str, tree: PathBuf) -> Host {
         name: name.to_owned(),
         tree,
         daemon: Some(daemon),
+        pid_file: None,
         toml,
     }
 }

@@ -11,6 +11,7 @@
 //! | --- | --- |
 //! | `fleet` | the hosts (sshd + pve-sim, pve-sim serve) and schedctl.toml |
 //! | `cluster` | two nodes of one cluster: the shared job pinned per node, chained writes, rollback newest first |
+//! | `crashed` | schedctl killed mid-rollout: the unfinished apply is reported, blocks new applies, and is rolled back |
 //! | `rollout` | plan → diff → apply → status shows the new schedules → rollback restores the previous bytes |
 //! | `stale` | jobs.cfg changed between plan and apply: refused, nothing written |
 //! | `killed` | a host lost mid-rollout: the hosts already written are rolled back |
@@ -19,6 +20,7 @@
 mod fleet;
 
 mod cluster;
+mod crashed;
 mod identity;
 mod killed;
 mod rollout;
