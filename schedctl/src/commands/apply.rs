@@ -265,9 +265,8 @@ fn targets<'a>(
         .map(|state| {
             let host = config.host(&state.host).ok_or_else(|| {
                 bad_input(anyhow::anyhow!(
-                    "host \"{}\" of the plan is no longer in {}; plan again",
-                    state.host,
-                    config.store.display()
+                    "host \"{}\" of the plan is no longer in the configuration; plan again",
+                    state.host
                 ))
             })?;
             let transport = crate::transport::for_host(host, timeout).map_err(bad_input)?;

@@ -304,6 +304,28 @@ mod tests {
             prop_assert_eq!(runs, expected);
         }
 
+        /// Reading a written event back gives the planned days and start (UTC or local).
+        #[test]
+        fn a_written_event_reads_back_as_the_planned_run(
+            days in proptest::collection::btree_set(0u8..7, 1..=7),
+            minute in 0u32..1440,
+            now in 1_700_000_000i64..1_900_000_000,
+            local in proptest::bool::ANY,
+        ) {
+            let tz = chrono_tz::Asia::Kolkata;
+            let zone = if local { ScheduleZone::Local } else { ScheduleZone::Utc };
+            let days: Vec<u8> = days.into_iter().collect();
+            let written = event_for(&days, minute, zone, tz, now).expect("event");
+            let event: CalendarEvent = written.event.parse().expect("parses");
+            match crate::fleet::event::pattern(&event, tz, now) {
+                crate::fleet::event::Pattern::Daily(run) => {
+                    prop_assert_eq!(run.days, days);
+                    prop_assert_eq!(run.start_secs, minute * 60);
+                }
+                other => prop_assert!(false, "{} read back as {:?}", written.event, other),
+            }
+        }
+
         /// Written in a fixed-offset zone, the local event fires at the same instants.
         #[test]
         fn a_local_event_fires_at_the_planned_start(
