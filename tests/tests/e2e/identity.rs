@@ -81,3 +81,31 @@ fn a_wrong_certificate_pin_and_a_dead_host_are_named() {
         "{pihanga}"
     );
 }
+
+#[test]
+fn a_refused_api_token_is_named_with_what_to_do() {
+    let fleet = Fleet::start(&[("ruapehu", "02:20", Via::PveApi)]);
+    let config = std::fs::read_to_string(&fleet.config).unwrap();
+    let token_file = config
+        .lines()
+        .find_map(|l| l.strip_prefix("token-file = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_owned();
+    std::fs::write(
+        &token_file,
+        "root@pam!stagger=00000000-0000-0000-0000-000000000000\n",
+    )
+    .unwrap();
+    let plan = fleet.schedctl(&["plan"]);
+    assert_eq!(plan.status.code(), Some(1), "{}", both(&plan));
+    let err = text(&plan.stderr);
+    assert!(
+        err.contains("ruapehu: refused: authentication failed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("root@pam!stagger") && !err.contains("00000000-0000"),
+        "names the token id, never the secret: {err}"
+    );
+}
