@@ -325,6 +325,39 @@ fn store_plan(config: &Config, body: &PlanBody, source: &str) -> Result<i64, Com
         .map_err(|e| CommandError::new(Kind::Failed, e))
 }
 
+/// Notes for people; the same text for many jobs is said once, with a few of their names.
+pub fn render_notes(notes: &[core_fleet::Note]) -> String {
+    const NAMES_SHOWN: usize = 3;
+    let mut by_text: Vec<(&str, Vec<String>)> = Vec::new();
+    for note in notes {
+        let name = match &note.job {
+            Some(job) => format!("{}/{job}", note.host),
+            None => note.host.clone(),
+        };
+        match by_text.iter_mut().find(|(text, _)| *text == note.text) {
+            Some((_, names)) => names.push(name),
+            None => by_text.push((&note.text, vec![name])),
+        }
+    }
+    let mut out = String::new();
+    for (text, names) in by_text {
+        if names.len() <= NAMES_SHOWN {
+            for name in names {
+                let _ = writeln!(out, "  {name}: {text}");
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "  {} jobs ({}, ... {}): {text}",
+                names.len(),
+                names[..NAMES_SHOWN - 1].join(", "),
+                names[names.len() - 1]
+            );
+        }
+    }
+    out
+}
+
 /// The live plan for people: what moves on each host and why, the notes, what to do next.
 fn render_live(id: i64, body: &PlanBody) -> String {
     let mut out = String::new();
@@ -365,16 +398,7 @@ fn render_live(id: i64, body: &PlanBody) -> String {
     }
     if !body.fleet.notes.is_empty() {
         out.push_str("\nNotes:\n");
-        for note in &body.fleet.notes {
-            match &note.job {
-                Some(job) => {
-                    let _ = writeln!(out, "  {}/{job}: {}", note.host, note.text);
-                }
-                None => {
-                    let _ = writeln!(out, "  {}: {}", note.host, note.text);
-                }
-            }
-        }
+        out.push_str(&render_notes(&body.fleet.notes));
     }
     for u in &body.unreachable {
         let _ = writeln!(out, "\nLeft out: {} ({})", u.error, u.hint);
