@@ -145,3 +145,63 @@ fn plan_diff_apply_status_rollback_restores_the_previous_bytes() {
     assert_eq!(history["rollbacks"][0]["status"], "ok", "{history}");
     assert_eq!(history["unfinished"].as_array().map(Vec::len), Some(0));
 }
+
+#[test]
+fn the_snapshot_a_live_plan_was_made_from_is_saved_and_replays() {
+    let fleet = origin_fleet();
+    let saved = fleet.dir.path().join("fleet.json");
+    let plan = fleet.schedctl(&[
+        "plan",
+        "--time-limit",
+        "2",
+        "--save-snapshot",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(plan.status.code(), Some(0), "{}", both(&plan));
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let ids: Vec<&str> = snapshot["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "hikurangi/backup-hikurangi",
+            "ruapehu/backup-ruapehu",
+            "pihanga/backup-pihanga"
+        ]
+    );
+    assert_eq!(snapshot["jobs"][0]["resources"][0], "pbs-main");
+    assert_eq!(snapshot["jobs"][1]["current_start"], "02:20");
+
+    let replan = fleet.schedctl(&[
+        "plan",
+        "--snapshot",
+        saved.to_str().unwrap(),
+        "--format",
+        "json",
+        "--time-limit",
+        "2",
+    ]);
+    let replanned: serde_json::Value = serde_json::from_slice(&replan.stdout).unwrap();
+    assert_eq!(replanned["feasible"], true, "{}", both(&replan));
+    let simulate = fleet.schedctl(&[
+        "simulate",
+        "--snapshot",
+        saved.to_str().unwrap(),
+        "--nights",
+        "3",
+    ]);
+    assert_eq!(simulate.status.code(), Some(0), "{}", both(&simulate));
+    let live = fleet.schedctl(&["simulate", "--nights", "3", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&live.stdout).unwrap();
+    assert_eq!(
+        report["fleet"]["nights_with_overlap"],
+        3,
+        "the current schedules overlap every night: {}",
+        both(&live)
+    );
+}
