@@ -111,3 +111,111 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use scheduler_core::report::{ApplyRequest, ApplyResponse, JobsCfgState, REPORT_VERSION};
+
+    use super::*;
+    use crate::transport::{BoxFuture, Rollback};
+
+    /// A host that answers after `delay` (or never), counting how many are asked at once.
+    struct Slow {
+        name: String,
+        delay: Option<Duration>,
+        in_flight: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+
+    impl HostTransport for Slow {
+        fn host(&self) -> &str {
+            &self.name
+        }
+        fn kind(&self) -> TransportKind {
+            TransportKind::Ssh
+        }
+        fn report(&self) -> BoxFuture<'_, Result<HostReport, TransportError>> {
+            Box::pin(async move {
+                let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most.fetch_max(now, Ordering::SeqCst);
+                match self.delay {
+                    Some(delay) => tokio::time::sleep(delay).await,
+                    None => std::future::pending::<()>().await,
+                }
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                Ok(HostReport {
+                    version: REPORT_VERSION,
+                    host: self.name.clone(),
+                    timezone: "UTC".to_owned(),
+                    clock: 0,
+                    source: "test".to_owned(),
+                    jobs_cfg: JobsCfgState {
+                        digest: String::new(),
+                        text: None,
+                        warnings: Vec::new(),
+                    },
+                    jobs: Vec::new(),
+                    load: None,
+                    pressure: None,
+                })
+            })
+        }
+        fn apply<'a>(
+            &'a self,
+            _: &'a ApplyRequest,
+        ) -> BoxFuture<'a, Result<ApplyResponse, TransportError>> {
+            Box::pin(async { unreachable!("collection never writes") })
+        }
+        fn rollback<'a>(
+            &'a self,
+            _: &'a Rollback,
+        ) -> BoxFuture<'a, Result<ApplyResponse, TransportError>> {
+            Box::pin(async { unreachable!("collection never writes") })
+        }
+    }
+
+    #[test]
+    fn at_most_concurrency_hosts_are_asked_at_once_and_a_silent_one_times_out() {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let transports: Vec<Arc<dyn HostTransport>> = (0..20)
+            .map(|i| {
+                Arc::new(Slow {
+                    name: format!("h{i:02}"),
+                    delay: (i != 7).then(|| Duration::from_millis(20)),
+                    in_flight: Arc::clone(&in_flight),
+                    most: Arc::clone(&most),
+                }) as Arc<dyn HostTransport>
+            })
+            .collect();
+        let outcomes = runtime().expect("runtime").block_on(reports(
+            &transports,
+            4,
+            Duration::from_millis(300),
+        ));
+        assert!(
+            most.load(Ordering::SeqCst) <= 4,
+            "{} at once",
+            most.load(Ordering::SeqCst)
+        );
+        let names: Vec<&str> = outcomes.iter().map(|o| o.host.as_str()).collect();
+        let expected: Vec<String> = (0..20).map(|i| format!("h{i:02}")).collect();
+        assert_eq!(
+            names,
+            expected.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+        let silent = &outcomes[7];
+        let err = silent.result.as_ref().expect_err("h07 never answers");
+        assert!(
+            err.to_string().contains("no report within 0 s")
+                || err.to_string().contains("timeout-secs"),
+            "{err}"
+        );
+        assert!(outcomes
+            .iter()
+            .enumerate()
+            .all(|(i, o)| i == 7 || o.result.is_ok()));
+    }
+}
