@@ -8,13 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Where the agent looks for its configuration unless `--config` says otherwise.
 pub const DEFAULT_PATH: &str = "/etc/stagger/agent.toml";
 
 /// The agent's configuration, every default filled in.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     /// The Proxmox node name; default: the host name.
@@ -59,6 +59,22 @@ pub struct Config {
     /// How many past runs to keep per job.
     #[serde(default = "default_runs_keep")]
     pub runs_keep: usize,
+    /// Weeks after which a week's load counts half in the load profile.
+    #[serde(default = "default_load_half_life_weeks")]
+    pub load_half_life_weeks: f64,
+    /// How long an apply waits for Proxmox's cluster lock on jobs.cfg
+    /// (Proxmox's own tools wait 10 s); at most 30, so the whole write stays
+    /// well inside the 60 s Proxmox allows a lock holder.
+    #[serde(default = "default_lock_timeout_secs")]
+    pub lock_timeout_secs: u64,
+    /// Where `sched-agent hook install` puts the vzdump hook executable (a
+    /// small wrapper that runs this binary's `hook` subcommand).
+    #[serde(default = "default_hook_script")]
+    pub hook_script: PathBuf,
+    /// Names and addresses the agent's certificate is valid for, besides the
+    /// node name, `localhost`, `127.0.0.1` and `::1`.
+    #[serde(default)]
+    pub tls_names: Vec<String>,
     /// How schedules are written: `file` (jobs.cfg under the cluster lock,
     /// byte-preserving) or `api` (the Proxmox API, which renormalises the file).
     #[serde(default)]
@@ -72,7 +88,7 @@ pub struct Config {
 }
 
 /// How the agent writes schedules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// jobs.cfg itself, under Proxmox's cluster lock.
@@ -83,7 +99,7 @@ pub enum Backend {
 }
 
 /// The Proxmox API the `api` backend talks to.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ApiConfig {
     /// Base URL, `https://127.0.0.1:8006`.
@@ -96,7 +112,7 @@ pub struct ApiConfig {
 }
 
 /// The coordinator the guard hook asks for leases.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CoordinatorConfig {
     /// Base URL of `schedctl serve`, `https://coordinator:8151`.
@@ -184,6 +200,86 @@ impl Config {
                  remove plain-http to serve HTTPS",
             ));
         }
+        if !(self.load_half_life_weeks.is_finite() && self.load_half_life_weeks > 0.0) {
+            return Err(invalid(
+                "load-half-life-weeks",
+                "must be a positive number of weeks, e.g. 4",
+            ));
+        }
+        if !(1..=MAX_LOCK_TIMEOUT_SECS).contains(&self.lock_timeout_secs) {
+            return Err(invalid(
+                "lock-timeout-secs",
+                "must be between 1 and 30: Proxmox aborts a lock holder after 60 s",
+            ));
+        }
+        if self.backups_keep == 0 {
+            return Err(invalid(
+                "backups-keep",
+                "must be at least 1: a rollback needs the previous jobs.cfg",
+            ));
+        }
+        if self.runs_keep == 0 {
+            return Err(invalid("runs-keep", "must be at least 1"));
+        }
+        if !self.hook_script.is_absolute() {
+            return Err(invalid(
+                "hook-script",
+                "must be an absolute path: vzdump runs the hook without PATH",
+            ));
+        }
+        if let Some(node) = &self.node {
+            if !is_node_name(node) {
+                return Err(invalid(
+                    "node",
+                    "must be a Proxmox node name: letters, digits and inner dashes",
+                ));
+            }
+        }
+        if let Some(zone) = &self.timezone {
+            if zone.parse::<chrono_tz::Tz>().is_err() {
+                return Err(invalid(
+                    "timezone",
+                    "must be an IANA time zone such as \"Europe/Vienna\" or \"UTC\"",
+                ));
+            }
+        }
+        if let Some(api) = &self.api {
+            if api.fingerprint.parse::<pve_api::Fingerprint>().is_err() {
+                return Err(invalid(
+                    "api.fingerprint",
+                    "must be 32 colon-separated hex pairs, as `pvenode cert info` prints it",
+                ));
+            }
+        }
+        if let Some(coordinator) = &self.coordinator {
+            let https = coordinator.url.starts_with("https://");
+            let loopback_http = coordinator
+                .url
+                .strip_prefix("http://")
+                .is_some_and(is_loopback_authority);
+            if !https && !loopback_http {
+                return Err(invalid(
+                    "coordinator.url",
+                    "must start with https:// (http:// only for a coordinator on 127.0.0.1, \
+                     localhost or [::1]: the token must not cross a network in clear text)",
+                ));
+            }
+            match &coordinator.fingerprint {
+                Some(fingerprint) if fingerprint.parse::<pve_api::Fingerprint>().is_err() => {
+                    return Err(invalid(
+                        "coordinator.fingerprint",
+                        "must be 32 colon-separated hex pairs, as `schedctl serve` prints it",
+                    ));
+                }
+                None if https => {
+                    return Err(invalid(
+                        "coordinator.fingerprint",
+                        "an https coordinator needs its certificate fingerprint pinned",
+                    ));
+                }
+                _ => {}
+            }
+        }
         if self.backend == Backend::Api && self.api.is_none() {
             return Err(invalid(
                 "backend",
@@ -191,6 +287,84 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The node name: the configured one, else the host name up to its first dot.
+    ///
+    /// # Errors
+    ///
+    /// When no node is configured and the host name cannot be read.
+    pub fn node_name(&self) -> Result<String, std::io::Error> {
+        if let Some(node) = &self.node {
+            return Ok(node.clone());
+        }
+        let text = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
+        let name = text.trim().split('.').next().unwrap_or("").to_owned();
+        if is_node_name(&name) {
+            Ok(name)
+        } else {
+            Err(std::io::Error::other(format!(
+                "the host name {name:?} is not a Proxmox node name; set `node` in the config"
+            )))
+        }
+    }
+
+    /// The time zone: the configured one, else the system's, else UTC.
+    pub fn timezone_name(&self) -> String {
+        self.timezone
+            .clone()
+            .or_else(|| iana_time_zone::get_timezone().ok())
+            .unwrap_or_else(|| "UTC".to_owned())
+    }
+}
+
+/// The longest `lock-timeout-secs`.
+pub const MAX_LOCK_TIMEOUT_SECS: u64 = 30;
+
+/// Whether `host[:port][/path]` names this host's loopback interface.
+fn is_loopback_authority(rest: &str) -> bool {
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A Proxmox node name (`pve-node`): `^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`.
+pub fn is_node_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+impl Config {
+    /// Where the agent keeps its certificate and key.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.state_dir.join("tls")
+    }
+
+    /// The names the certificate is made for.
+    pub fn subject_names(&self, node: &str) -> Vec<String> {
+        let mut names = vec![
+            node.to_owned(),
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        for name in &self.tls_names {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
     }
 }
 
@@ -227,6 +401,15 @@ fn default_backups_keep() -> usize {
 fn default_runs_keep() -> usize {
     200
 }
+fn default_load_half_life_weeks() -> f64 {
+    4.0
+}
+fn default_lock_timeout_secs() -> u64 {
+    10
+}
+fn default_hook_script() -> PathBuf {
+    "/usr/local/lib/stagger/vzdump-hook".into()
+}
 fn default_api_url() -> String {
     "https://127.0.0.1:8006".into()
 }
@@ -257,6 +440,24 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("sample-intervall-secs"), "{text}");
         assert!(text.contains("line 2"), "{text}");
+    }
+
+    #[test]
+    fn a_coordinator_over_plain_http_must_be_on_loopback() {
+        let table = |url: &str| format!("[coordinator]\nurl = \"{url}\"\ntoken-file = \"/t\"\n");
+        for url in [
+            "http://127.0.0.1:8151",
+            "http://localhost:1",
+            "http://[::1]:8151/",
+        ] {
+            assert!(parse(&table(url)).is_ok(), "{url}");
+        }
+        for url in ["http://10.0.0.1:8151", "http://coordinator:8151", "ftp://x"] {
+            let err = parse(&table(url)).expect_err(url);
+            assert!(err.to_string().contains("coordinator.url"), "{err}");
+        }
+        let err = parse(&table("https://coordinator:8151")).expect_err("no pin");
+        assert!(err.to_string().contains("fingerprint"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use crate::calendar::CalendarError;
 use crate::jobs_cfg::{DigestParseError, EditError, RewriteError};
+use crate::load::LoadError;
 
 /// Any error of `scheduler-core`.
 #[derive(Debug, thiserror::Error)]
@@ -24,4 +25,7 @@ pub enum Error {
     /// A digest is not 40 hex digits.
     #[error(transparent)]
     Digest(#[from] DigestParseError),
+    /// A load profile could not be made or read back.
+    #[error(transparent)]
+    Load(#[from] LoadError),
 }

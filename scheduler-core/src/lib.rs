@@ -11,6 +11,8 @@
 //! | [`snapshot`] | the fleet snapshot: serde types, `validate()` listing every bad field path, the index-based model |
 //! | [`plan`] | the plan: start times per job with overflow, cost and moves |
 //! | [`planner`] | the planner: minimal overflow first, then minimal cost |
+//! | [`history`] | duration statistics of past backup runs: p50, p95, max, trend |
+//! | [`load`] | the weekly I/O load profile: 2016 five-minute UTC slots, weighted over weeks |
 //! | [`report`] | the wire contract of the agent API and the lease service: reports, applies, rollbacks, leases |
 //! | [`sim`] | the storm simulator: replays noisy nights under a schedule, reports storm minutes and overlaps |
 //! | [`fleet`] | from live host reports to a snapshot (calendar events to UTC days and starts, durations, resources) and from a plan back to calendar events; the rollout order of an apply |
@@ -20,7 +22,9 @@
 pub mod calendar;
 pub mod error;
 pub mod fleet;
+pub mod history;
 pub mod jobs_cfg;
+pub mod load;
 pub mod plan;
 pub mod planner;
 pub mod report;

@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use pve_api::{BackupJob, Client, JobUpdate, TaskQuery, TaskSource};
 use scheduler_core::calendar::CalendarEvent;
+use scheduler_core::history::duration_stats;
 use scheduler_core::report::{
     ApplyRequest, ApplyResponse, HostReport, JobReport, JobsCfgState, ScheduleChange,
     REPORT_VERSION,
@@ -150,14 +151,17 @@ impl PveApiHost {
         let jobs = own
             .iter()
             .zip(schedules)
-            .map(|(j, schedule)| JobReport {
-                id: j.id.clone(),
-                schedule,
-                enabled: j.enabled,
-                node: j.node.clone(),
-                storage: j.storage.clone(),
-                runs: runs.next().unwrap_or_default(),
-                stats: None,
+            .map(|(j, schedule)| {
+                let runs_of_job = runs.next().unwrap_or_default();
+                JobReport {
+                    id: j.id.clone(),
+                    schedule,
+                    enabled: j.enabled,
+                    node: j.node.clone(),
+                    storage: j.storage.clone(),
+                    stats: duration_stats(&runs_of_job),
+                    runs: runs_of_job,
+                }
             })
             .collect();
         Ok(HostReport {

@@ -20,6 +20,7 @@ use chrono_tz::Tz;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::ChannelMsg;
+use scheduler_core::history::duration_stats;
 use scheduler_core::jobs_cfg::{Digest, JobsCfg};
 use scheduler_core::report::{
     ApplyRequest, ApplyResponse, HostReport, JobReport, JobsCfgState, ScheduleChange,
@@ -519,14 +520,17 @@ pub(super) fn report_from(
     let mut runs = runs::attribute(&node, tasks).into_iter();
     let jobs = jobs
         .iter()
-        .map(|j| JobReport {
-            id: j.id.clone(),
-            schedule: j.schedule.clone(),
-            enabled: j.enabled,
-            node: j.node.clone(),
-            storage: j.storage.clone(),
-            runs: runs.next().unwrap_or_default(),
-            stats: None,
+        .map(|j| {
+            let runs_of_job = runs.next().unwrap_or_default();
+            JobReport {
+                id: j.id.clone(),
+                schedule: j.schedule.clone(),
+                enabled: j.enabled,
+                node: j.node.clone(),
+                storage: j.storage.clone(),
+                stats: duration_stats(&runs_of_job),
+                runs: runs_of_job,
+            }
         })
         .collect();
     HostReport {

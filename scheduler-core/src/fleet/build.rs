@@ -16,7 +16,8 @@
 //! * a job whose reserved time does not fit the window is pinned too (the
 //!   snapshot would be invalid otherwise);
 //! * the duration is the policy's percentile of its finished runs
-//!   ([`DurationStats`], else the runs themselves), or
+//!   ([`DurationStats`](crate::report::DurationStats), else
+//!   [`history::duration_stats`] of its runs), or
 //!   `unknown_duration_minutes` when it has none;
 //! * its resources are the `[[resource]]`s whose storages contain the job's
 //!   storage; its impacts are its own host (1.0) plus each resource's
@@ -31,7 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use super::event::{self, DailyRun, Pattern};
 use crate::calendar::CalendarEvent;
-use crate::report::{DurationStats, HostReport, JobReport, RunResult};
+use crate::history;
+use crate::report::{HostReport, JobReport};
 use crate::snapshot::{self, Snapshot, Window};
 
 /// Which of a job's past durations a plan reserves.
@@ -419,7 +421,10 @@ impl Builder<'_> {
 
     /// The minutes to reserve for one run of `job`, and whether they come from its runs.
     fn duration(&self, job: &JobReport) -> (f64, bool) {
-        let stats = job.stats.clone().or_else(|| stats_of_runs(job));
+        let stats = job
+            .stats
+            .clone()
+            .or_else(|| history::duration_stats(&job.runs));
         match stats {
             Some(stats) if stats.count > 0 => {
                 let secs = match self.settings.percentile {
@@ -481,33 +486,6 @@ impl Builder<'_> {
     }
 }
 
-/// Duration statistics from a job's finished runs, when the report has none
-/// (the SSH and Proxmox API transports list runs only). Nearest-rank percentiles.
-fn stats_of_runs(job: &JobReport) -> Option<DurationStats> {
-    let mut secs: Vec<f64> = job
-        .runs
-        .iter()
-        .filter(|r| matches!(r.result, RunResult::Ok | RunResult::Warning))
-        .filter_map(|r| r.end.map(|end| (end - r.start) as f64))
-        .filter(|d| *d >= 0.0)
-        .collect();
-    if secs.is_empty() {
-        return None;
-    }
-    secs.sort_by(f64::total_cmp);
-    let rank = |p: f64| {
-        let index = ((p * secs.len() as f64).ceil() as usize).clamp(1, secs.len()) - 1;
-        secs[index]
-    };
-    Some(DurationStats {
-        count: u32::try_from(secs.len()).unwrap_or(u32::MAX),
-        p50_secs: rank(0.5),
-        p95_secs: rank(0.95),
-        max_secs: secs[secs.len() - 1],
-        trend_secs_per_week: 0.0,
-    })
-}
-
 /// The smallest gap between two consecutive daily times, minutes (wrapping).
 fn least_gap_minutes(runs: &[DailyRun]) -> f64 {
     let mut starts: Vec<u32> = runs.iter().map(|r| r.start_secs).collect();
@@ -564,7 +542,9 @@ fn round_up_hundredth(minutes: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{JobsCfgState, LoadProfile, RunRecord, REPORT_VERSION};
+    use crate::report::{
+        DurationStats, JobsCfgState, LoadProfile, RunRecord, RunResult, REPORT_VERSION,
+    };
 
     /// 2024-11-04 00:00 UTC, a Monday.
     const MONDAY: i64 = 1_730_678_400;

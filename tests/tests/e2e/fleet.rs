@@ -18,6 +18,8 @@ pub enum Via {
     Ssh,
     /// `pve-sim serve`: the Proxmox API.
     PveApi,
+    /// `sched-agent` on the host's pve-sim tree (HTTPS, pinned certificate, bearer token).
+    Agent,
 }
 
 /// One simulated host.
@@ -99,6 +101,7 @@ impl Fleet {
             started.push(match via {
                 Via::Ssh => start_ssh_host(dir.path(), name, tree, &client_key),
                 Via::PveApi => start_api_host(dir.path(), name, tree),
+                Via::Agent => start_agent_host(dir.path(), name, tree),
             });
         }
         let config = dir.path().join("schedctl.toml");
@@ -330,6 +333,70 @@ fn start_api_host(dir: &Path, name: &str, tree: PathBuf) -> Host {
     let _ = write!(
         toml,
         "[[host]]\nname = \"{name}\"\n[host.pve-api]\nurl = \"https://127.0.0.1:{port}\"\n\
+         token-file = \"{}\"\nfingerprint = \"{fingerprint}\"\n",
+        token_file.display()
+    );
+    Host {
+        name: name.to_owned(),
+        tree,
+        daemon: Some(daemon),
+        pid_file: None,
+        toml,
+    }
+}
+
+fn start_agent_host(dir: &Path, name: &str, tree: PathBuf) -> Host {
+    let agent = binary("sched-agent", "sched-agent");
+    let node = tree.join("nodes").join(name);
+    let token_file = dir.join(format!("{name}.agent-token"));
+    std::fs::write(&token_file, format!("agent-token-{name}-7c1e\n")).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let port = free_port();
+    let config = dir.join(format!("agent-{name}.toml"));
+    let node_path = |rel: &str| node.join(rel).display().to_string();
+    std::fs::write(
+        &config,
+        format!(
+            "node = \"{name}\"\ntimezone = \"UTC\"\nlisten = \"127.0.0.1:{port}\"\ntoken-file = \"{}\"\n\
+             proc-root = \"{}\"\npve-root = \"{}\"\ntask-dir = \"{}\"\njob-state-dir = \"{}\"\n\
+             vzdump-conf = \"{}\"\nstate-dir = \"{}\"\nhook-script = \"{}\"\n",
+            token_file.display(),
+            node_path("proc"),
+            node_path("etc/pve"),
+            node_path("var/log/pve/tasks"),
+            node_path("var/lib/pve-manager/jobs"),
+            node_path("etc/vzdump.conf"),
+            dir.join(format!("agent-state-{name}")).display(),
+            dir.join(format!("agent-hook-{name}")).display(),
+        ),
+    )
+    .unwrap();
+    // The certificate is made once in the state dir: make it before the agent
+    // starts, so that the agent serves the one pinned here.
+    let fingerprint = run_ok(
+        Command::new(&agent)
+            .arg("--config")
+            .arg(&config)
+            .arg("fingerprint"),
+    )
+    .trim()
+    .to_owned();
+    let mut daemon = Daemon::start(
+        &format!("sched-agent-{name}"),
+        Command::new(&agent)
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .env("NO_COLOR", "1")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("NOTIFY_SOCKET"),
+        dir,
+    );
+    daemon.wait_until(Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let toml = format!(
+        "[[host]]\nname = \"{name}\"\n[host.agent]\nurl = \"https://127.0.0.1:{port}\"\n\
          token-file = \"{}\"\nfingerprint = \"{fingerprint}\"\n",
         token_file.display()
     );

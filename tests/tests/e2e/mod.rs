@@ -4,12 +4,14 @@
 //! and starts: hikurangi 02:00, ruapehu 02:20, pihanga 02:45 UTC, all
 //! writing to the `pbs` storage of one datastore), reached over a real
 //! OpenSSH server started by the test (with `pve-sim pvesh` as the host's
-//! `pvesh`) or through `pve-sim serve` (the Proxmox API). Everything runs on
-//! 127.0.0.1 and is stopped when the test ends.
+//! `pvesh`), through `pve-sim serve` (the Proxmox API), or through a real
+//! `sched-agent` on the host's tree. Everything runs on 127.0.0.1 and is
+//! stopped when the test ends.
 //!
 //! | module | scenario |
 //! | --- | --- |
-//! | `fleet` | the hosts (sshd + pve-sim, pve-sim serve) and schedctl.toml |
+//! | `fleet` | the hosts (sshd + pve-sim, pve-sim serve, sched-agent) and schedctl.toml |
+//! | `agent` | through the agent only the schedule bytes change; an agent killed mid-rollout |
 //! | `cluster` | two nodes of one cluster: the shared job pinned per node, chained writes, rollback newest first |
 //! | `crashed` | schedctl killed mid-rollout: the unfinished apply is reported, blocks new applies, and is rolled back |
 //! | `rollout` | plan → diff → apply → status shows the new schedules → rollback restores the previous bytes |
@@ -19,6 +21,7 @@
 
 mod fleet;
 
+mod agent;
 mod cluster;
 mod crashed;
 mod identity;

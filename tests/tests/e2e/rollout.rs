@@ -1,16 +1,17 @@
 //! plan → diff → apply → status shows the new schedules → rollback restores
-//! the previous bytes, on a fleet reached over SSH and the Proxmox API.
+//! the previous bytes, on a fleet reached over SSH, the Proxmox API and the agent.
 
 use super::fleet::{Fleet, Via};
 use super::{both, text};
 
 /// The origin story's fleet: three backups to one datastore, 50 minutes each
-/// (no run yet: policy.unknown-duration-minutes), 20 and 25 minutes apart.
+/// (no run yet: policy.unknown-duration-minutes), 20 and 25 minutes apart;
+/// one host per transport.
 pub fn origin_fleet() -> Fleet {
     Fleet::start(&[
         ("hikurangi", "02:00", Via::Ssh),
         ("ruapehu", "02:20", Via::PveApi),
-        ("pihanga", "02:45", Via::Ssh),
+        ("pihanga", "02:45", Via::Agent),
     ])
 }
 
