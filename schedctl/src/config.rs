@@ -184,9 +184,12 @@ pub struct SshTransport {
     pub key_file: PathBuf,
     /// The pinned host key, as `ssh-keygen -lf` prints it (`SHA256:...`).
     pub host_key: String,
-    /// The remote `pvesh` command.
+    /// The remote `pvesh` command line, put in front of the arguments as written.
     #[serde(default = "default_pvesh")]
     pub pvesh: String,
+    /// Where jobs.cfg is on the host (read for its digest and diff).
+    #[serde(default = "default_jobs_cfg")]
+    pub jobs_cfg: PathBuf,
 }
 
 /// `[host.pve-api]`.
@@ -210,6 +213,24 @@ pub enum TransportKind {
     Ssh,
     /// `[host.pve-api]`.
     PveApi,
+}
+
+impl TransportKind {
+    /// `agent`, `ssh` or `pve-api`, as in schedctl.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Agent => "agent",
+            TransportKind::Ssh => "ssh",
+            TransportKind::PveApi => "pve-api",
+        }
+    }
+
+    /// Whether a write makes Proxmox rewrite the whole jobs.cfg in its
+    /// canonical form (comments, unknown keys and hand formatting are lost),
+    /// rather than changing only the schedule values byte for byte.
+    pub fn rewrites_whole_file(self) -> bool {
+        !matches!(self, TransportKind::Agent)
+    }
 }
 
 impl HostConfig {
@@ -345,7 +366,72 @@ impl Config {
                 "window-start and window-end go together (both or neither)".into(),
             ));
         }
+        let slot = self.policy.slot_minutes;
+        if slot == 0 || 1440 % slot != 0 {
+            return Err((
+                "policy.slot-minutes".into(),
+                format!("{slot} does not divide a day (1440 minutes); use 5, 10, 15, 30 or 60"),
+            ));
+        }
+        for (key, value) in [
+            ("policy.window-start", &self.policy.window_start),
+            ("policy.window-end", &self.policy.window_end),
+        ] {
+            if let Some(text) = value {
+                check_time_on_grid(text, slot).map_err(|message| (key.to_owned(), message))?;
+            }
+        }
+        let numbers = [
+            ("policy.guard-minutes", self.policy.guard_minutes),
+            ("policy.stability-weight", self.policy.stability_weight),
+            ("policy.replan-drift", self.policy.replan_drift),
+        ];
+        for (key, value) in numbers {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err((
+                    key.to_owned(),
+                    format!("{value} must be a number of at least 0"),
+                ));
+            }
+        }
+        if !(self.policy.unknown_duration_minutes.is_finite()
+            && self.policy.unknown_duration_minutes > 0.0)
+        {
+            return Err((
+                "policy.unknown-duration-minutes".into(),
+                "must be a positive number of minutes".into(),
+            ));
+        }
+        for host in &self.hosts {
+            if !(host.sensitivity.is_finite() && host.sensitivity >= 0.0) {
+                return Err((
+                    format!("host \"{}\".sensitivity", host.name),
+                    "must be a number of at least 0".into(),
+                ));
+            }
+        }
+        if self.timeout_secs == 0 {
+            return Err(("timeout-secs".into(), "must be at least 1".into()));
+        }
         Ok(())
+    }
+}
+
+/// Checks `HH:MM` on the slot grid.
+fn check_time_on_grid(text: &str, slot: u32) -> Result<(), String> {
+    let parsed = text
+        .split_once(':')
+        .filter(|(h, m)| h.len() == 2 && m.len() == 2)
+        .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
+        .filter(|&(h, m)| h < 24 && m < 60);
+    match parsed {
+        None => Err(format!(
+            "\"{text}\" is not a time of day; write HH:MM (UTC), e.g. \"01:00\""
+        )),
+        Some((h, m)) if (h * 60 + m) % slot != 0 => Err(format!(
+            "\"{text}\" is not on the {slot}-minute planning grid (policy.slot-minutes)"
+        )),
+        Some(_) => Ok(()),
     }
 }
 
@@ -433,6 +519,9 @@ fn default_ssh_user() -> String {
 fn default_pvesh() -> String {
     "pvesh".into()
 }
+fn default_jobs_cfg() -> PathBuf {
+    "/etc/pve/jobs.cfg".into()
+}
 
 #[cfg(test)]
 mod tests {
@@ -485,5 +574,125 @@ impacts = { pihanga = 1.0 }
             text.contains("concurency") && text.contains("line 1"),
             "{text}"
         );
+    }
+}
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    const MARKER: &str = "# ===== schedctl.toml =====";
+
+    /// The schedctl part of `config.example.toml`: from its marker to the next marker or the end.
+    fn schedctl_part() -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.example.toml");
+        let text =
+            std::fs::read_to_string(&path).expect("config.example.toml at the repository root");
+        // The marker alone on its line (the file's header quotes it too).
+        let line = format!("\n{MARKER}\n");
+        let start = text.find(&line).expect("the schedctl.toml marker line");
+        let rest = &text[start + line.len()..];
+        let end = rest.find("\n# ===== ").map_or(rest.len(), |i| i + 1);
+        rest[..end].to_owned()
+    }
+
+    #[test]
+    fn the_example_parses_with_every_transport() {
+        let config = Config::parse(&schedctl_part(), Path::new("config.example.toml"))
+            .expect("the example is valid");
+        let kinds: Vec<_> = config
+            .hosts
+            .iter()
+            .map(HostConfig::transport_kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Some(TransportKind::Agent),
+                Some(TransportKind::Ssh),
+                Some(TransportKind::PveApi)
+            ]
+        );
+        assert_eq!(config.policy.window_start.as_deref(), Some("00:00"));
+        assert_eq!(config.resources[0].impacts.get("pihanga"), Some(&0.5));
+        // Every default the example states is the real default.
+        let defaults = Config::parse("", Path::new("empty.toml")).expect("no keys at all is valid");
+        assert_eq!(
+            config.policy.duration_percentile,
+            defaults.policy.duration_percentile
+        );
+        assert_eq!(config.policy.slot_minutes, defaults.policy.slot_minutes);
+        assert_eq!(
+            config.policy.unknown_duration_minutes,
+            defaults.policy.unknown_duration_minutes
+        );
+        assert_eq!(
+            config.policy.stability_weight,
+            defaults.policy.stability_weight
+        );
+        assert_eq!(config.serve, defaults.serve);
+        assert_eq!(config.concurrency, defaults.concurrency);
+        assert_eq!(config.timeout_secs, defaults.timeout_secs);
+        assert_eq!(config.store, defaults.store);
+    }
+
+    #[test]
+    fn the_example_names_every_key() {
+        let text = schedctl_part();
+        for key in [
+            "store",
+            "concurrency",
+            "timeout-secs",
+            "listen",
+            "plain-http",
+            "token-file",
+            "state-dir",
+            "collect-interval-secs",
+            "lease-margin-minutes",
+            "window-start",
+            "window-end",
+            "guard-minutes",
+            "slot-minutes",
+            "stability-weight",
+            "duration-percentile",
+            "unknown-duration-minutes",
+            "schedule-zone",
+            "approval",
+            "replan-drift",
+            "sensitivity",
+            "capacity",
+            "url",
+            "fingerprint",
+            "address",
+            "user",
+            "key-file",
+            "host-key",
+            "pvesh",
+            "jobs-cfg",
+            "storages",
+            "impacts",
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{key} ="))),
+                "config.example.toml's schedctl part lacks `{key}`"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_off_the_grid_are_refused_with_their_key() {
+        let err = Config::parse(
+            "[policy]\nwindow-start = \"00:03\"\nwindow-end = \"07:00\"\n",
+            Path::new("s.toml"),
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("policy.window-start"), "{err}");
+        let err = Config::parse("[policy]\nslot-minutes = 7\n", Path::new("s.toml"))
+            .expect_err("refused");
+        assert!(err.to_string().contains("does not divide a day"), "{err}");
+        let err = Config::parse("[[host]]\nname = \"a\"\n[host.ssh]\naddress = \"a:22\"\nkey-file = \"k\"\nhost-key = \"SHA256:x\"\njobs-config = \"/x\"\n", Path::new("s.toml"))
+            .expect_err("refused");
+        assert!(err.to_string().contains("jobs-config"), "{err}");
     }
 }

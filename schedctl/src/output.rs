@@ -29,3 +29,55 @@ pub fn print_text(text: &str) -> std::io::Result<()> {
     out.write_all(text.as_bytes())?;
     out.flush()
 }
+
+/// Left-aligned columns padded to their widest cell, two spaces apart.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|k| {
+            rows.iter()
+                .filter_map(|r| r.get(k))
+                .map(|c| c.chars().count())
+                .chain([header[k].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let header_row: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    let mut out = String::new();
+    for row in std::iter::once(&header_row).chain(rows) {
+        let mut line = String::new();
+        for (k, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            line.push_str(
+                &" ".repeat(
+                    widths
+                        .get(k)
+                        .copied()
+                        .unwrap_or(0)
+                        .saturating_sub(cell.chars().count())
+                        + 2,
+                ),
+            );
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A Unix time as `2026-11-02 14:05 UTC`.
+pub fn utc_time(instant: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp(instant, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| instant.to_string())
+}
+
+/// Seconds as `1h 05m` or `12m 30s`.
+pub fn duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    if secs >= 3600 {
+        format!("{}h {:02}m", secs / 3600, secs / 60 % 60)
+    } else {
+        format!("{}m {:02}s", secs / 60, secs % 60)
+    }
+}

@@ -15,11 +15,13 @@
 //! | [`load`] | the weekly I/O load profile: 2016 five-minute UTC slots, weighted over weeks |
 //! | [`report`] | the wire contract of the agent API and the lease service: reports, applies, rollbacks, leases |
 //! | [`sim`] | the storm simulator: replays noisy nights under a schedule, reports storm minutes and overlaps |
+//! | [`fleet`] | from live host reports to a snapshot (calendar events to UTC days and starts, durations, resources) and from a plan back to calendar events; the rollout order of an apply |
 //! | [`error`] | the crate's error type, wrapping each module's own |
 #![warn(missing_docs)]
 
 pub mod calendar;
 pub mod error;
+pub mod fleet;
 pub mod history;
 pub mod jobs_cfg;
 pub mod load;

@@ -1,28 +1,110 @@
 //! One module per subcommand; each turns its arguments into output.
 
+pub mod apply;
 pub mod calendar;
 pub mod demo;
+pub mod diff;
+pub mod history;
 pub mod jobs_cfg;
 pub mod plan;
+pub mod rollback;
 pub mod serve;
 pub mod simulate;
+pub mod status;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
-use crate::config;
-use crate::exit::CommandResult;
+use crate::config::{self, Config};
+use crate::exit::{bad_input, CommandError, CommandResult};
+use crate::fleet::planned::PlanBody;
+use crate::store::{PlanRow, Store};
+
+/// What every command may need besides its own arguments.
+pub struct Context {
+    /// `--config`, when given.
+    pub config_path: Option<PathBuf>,
+}
+
+impl Context {
+    /// The configuration file's path.
+    pub fn path(&self) -> PathBuf {
+        self.config_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH))
+    }
+
+    /// Reads the configuration; a missing or bad file is bad input.
+    pub fn config(&self) -> Result<Config, CommandError> {
+        let path = self.path();
+        Config::load(&path).map_err(|e| {
+            let hint = if self.config_path.is_none() && !path.exists() {
+                " (give another file with --config; config.example.toml documents every key)"
+            } else {
+                ""
+            };
+            bad_input(anyhow::anyhow!("{e}{hint}"))
+        })
+    }
+
+    /// The configuration when there is one: given with --config, or the default file exists.
+    pub fn optional_config(&self) -> Result<Option<Config>, CommandError> {
+        if self.config_path.is_none() && !Path::new(config::DEFAULT_PATH).exists() {
+            return Ok(None);
+        }
+        self.config().map(Some)
+    }
+}
+
+/// Opens the store of `config`.
+pub fn open_store(config: &Config) -> Result<Store, CommandError> {
+    Store::open(&config.store).map_err(|e| CommandError::new(crate::exit::Kind::Failed, e))
+}
+
+/// The plan `id` (the latest when `None`) and its body.
+pub fn stored_plan(store: &Store, id: Option<i64>) -> Result<(PlanRow, PlanBody), CommandError> {
+    let row = store
+        .plan(id)
+        .map_err(|e| CommandError::new(crate::exit::Kind::Failed, e))?
+        .ok_or_else(|| {
+            bad_input(match id {
+                Some(id) => anyhow::anyhow!(
+                    "there is no plan {id} in {}; `schedctl history` lists the plans",
+                    store.path().display()
+                ),
+                None => anyhow::anyhow!(
+                    "there is no plan yet in {}; make one with `schedctl plan`",
+                    store.path().display()
+                ),
+            })
+        })?;
+    let body: PlanBody = serde_json::from_str(&row.body).with_context(|| {
+        format!(
+            "plan {} in {} is not readable",
+            row.id,
+            store.path().display()
+        )
+    })?;
+    Ok((row, body))
+}
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> CommandResult {
-    let config_path = cli
-        .config
-        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    let context = Context {
+        config_path: cli.config,
+    };
     match cli.command {
-        Command::Serve(args) => serve::run(&config_path, &args),
+        Command::Status(args) => status::run(&context, &args),
+        Command::Plan(args) => plan::run(&context, &args),
+        Command::Diff(args) => diff::run(&context, &args),
+        Command::Apply(args) => apply::run(&context, &args),
+        Command::Rollback(args) => rollback::run(&context, &args),
+        Command::History(args) => history::run(&context, &args),
+        Command::Simulate(args) => simulate::run(&context, &args),
         Command::Calendar(args) => calendar::run(&args),
         Command::JobsCfg(command) => jobs_cfg::run(&command),
-        Command::Plan(args) => plan::run(&args),
-        Command::Simulate(args) => simulate::run(&args),
+        Command::Serve(args) => serve::run(&context, &args),
     }
 }

@@ -1,27 +1,42 @@
-//! `schedctl plan`: read a fleet snapshot, print the plan (PLANNING-MODEL.md).
+//! `schedctl plan`: collect the live fleet (or read a snapshot file), plan
+//! its start times (PLANNING-MODEL.md), show what moves and why, store the plan.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::Context as _;
 use clap::Args;
+use scheduler_core::fleet::{self as core_fleet, FleetSnapshot};
 use scheduler_core::plan::Plan;
 use scheduler_core::planner::{self, Deadline, Options};
+use scheduler_core::report::HostReport;
 use scheduler_core::snapshot::Model;
+use serde::Serialize;
 
-use crate::exit::{bad_input, CommandResult};
+use super::{open_store, Context};
+use crate::config::{Config, TransportKind};
+use crate::exit::{bad_input, CommandError, CommandResult, Kind};
+use crate::fleet::collect::{self, Outcome};
+use crate::fleet::planned::{self, PlanBody, Unreachable};
+use crate::fleet::{self, now};
 use crate::output;
+use crate::store::current_user;
 use crate::timeline::{self, Schedule};
 
-/// Plan backup start times for a fleet snapshot.
+/// Plan backup start times for the fleet.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The fleet snapshot (JSON, see PLANNING-MODEL.md).
+    /// Plan this fleet snapshot (JSON, see PLANNING-MODEL.md) instead of the live fleet.
     #[arg(long, value_name = "FILE")]
-    pub snapshot: PathBuf,
-    /// Output format: a table for people, the plan as JSON, or the week's
-    /// timeline, current schedule beside the plan, as SVG or as the HTML status page.
+    pub snapshot: Option<PathBuf>,
+    /// Write the snapshot built from the live fleet to FILE (JSON).
+    #[arg(long, value_name = "FILE", conflicts_with = "snapshot")]
+    pub save_snapshot: Option<PathBuf>,
+    /// Plan without the hosts that cannot be reached (their jobs are not counted).
+    #[arg(long, conflicts_with = "snapshot")]
+    pub skip_unreachable: bool,
+    /// Output format: a table for people or the plan as JSON.
     #[arg(long, value_enum, default_value_t)]
     pub format: PlanFormat,
     /// Stop improving after this many seconds and print the best plan found.
@@ -65,7 +80,7 @@ impl Deadline for WallDeadline {
 }
 
 /// Runs `schedctl plan`.
-pub fn run(args: &PlanArgs) -> CommandResult {
+pub fn run(context: &Context, args: &PlanArgs) -> CommandResult {
     let started = Instant::now();
     if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
         return Err(bad_input(anyhow::anyhow!(
@@ -73,12 +88,14 @@ pub fn run(args: &PlanArgs) -> CommandResult {
             args.time_limit
         )));
     }
-    let text = std::fs::read_to_string(&args.snapshot)
-        .with_context(|| format!("cannot read the snapshot {}", args.snapshot.display()))
-        .map_err(bad_input)?;
-    let model = Model::from_json(&text)
-        .with_context(|| format!("{} is not a valid snapshot", args.snapshot.display()))
-        .map_err(bad_input)?;
+    match &args.snapshot {
+        Some(path) => plan_snapshot_file(context, args, path, started),
+        None => plan_live(context, args, started),
+    }
+}
+
+/// Plans `model` within the time limit, counted from `started`.
+pub fn solve(model: &Model, args: &PlanArgs, started: Instant) -> Plan {
     // Leave a little of the limit for printing.
     let budget = Duration::from_secs_f64(args.time_limit * 0.9);
     let deadline = WallDeadline {
@@ -92,8 +109,45 @@ pub fn run(args: &PlanArgs) -> CommandResult {
         time_limit_secs: budget.as_secs_f64(),
         threads: args.threads.max(1),
     };
-    let mut plan = planner::plan(&model, &options, &deadline);
+    let mut plan = planner::plan(model, &options, &deadline);
     plan.solve_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    plan
+}
+
+fn plan_snapshot_file(
+    context: &Context,
+    args: &PlanArgs,
+    path: &Path,
+    started: Instant,
+) -> CommandResult {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the snapshot {}", path.display()))
+        .map_err(bad_input)?;
+    let model = Model::from_json(&text)
+        .with_context(|| format!("{} is not a valid snapshot", path.display()))
+        .map_err(bad_input)?;
+    let plan = solve(&model, args, started);
+    // With a configuration the plan is kept for `history` and `simulate --plan-id`
+    // (it has no host digests: it cannot be applied).
+    if let Some(config) = context.optional_config()? {
+        let snapshot = scheduler_core::snapshot::Snapshot::from_json(&text).map_err(bad_input)?;
+        let body = PlanBody {
+            made_at: now(),
+            schedule_zone: "utc".to_owned(),
+            fleet: FleetSnapshot {
+                snapshot,
+                jobs: Vec::new(),
+                notes: Vec::new(),
+            },
+            plan: plan.clone(),
+            hosts: Vec::new(),
+            unreachable: Vec::new(),
+        };
+        let id = store_plan(&config, &body, &format!("snapshot {}", path.display()))?;
+        eprintln!(
+            "schedctl: stored as plan {id} (made from a snapshot file: it cannot be applied)"
+        );
+    }
     match args.format {
         PlanFormat::Json => output::print_json(&plan)?,
         PlanFormat::Text => output::print_text(&render_text(&model, &plan))?,
@@ -118,6 +172,262 @@ fn render_timeline(model: &Model, plan: &Plan, format: PlanFormat) -> anyhow::Re
     } else {
         timeline::render_svg(model, &current, Some(&planned))
     })
+}
+
+/// What `plan --format json` prints for the live fleet.
+#[derive(Serialize)]
+struct LivePlanOutput<'a> {
+    plan_id: i64,
+    plan: &'a Plan,
+    hosts: Vec<HostChanges<'a>>,
+    notes: &'a [core_fleet::Note],
+    unreachable: &'a [Unreachable],
+}
+
+#[derive(Serialize)]
+struct HostChanges<'a> {
+    host: &'a str,
+    transport: &'a str,
+    digest: &'a str,
+    rewrites_whole_file: bool,
+    changes: &'a [planned::Change],
+}
+
+fn plan_live(context: &Context, args: &PlanArgs, started: Instant) -> CommandResult {
+    let config = context.config()?;
+    let outcomes = collect_all(&config)?;
+    let (reports, unreachable) = split(outcomes);
+    if !unreachable.is_empty() && !args.skip_unreachable {
+        return Err(unreachable_error(&unreachable, "plan"));
+    }
+    if reports.is_empty() {
+        return Err(CommandError::new(
+            Kind::Failed,
+            anyhow::anyhow!("no host answered: nothing to plan"),
+        ));
+    }
+    let made_at = now();
+    let host_reports: Vec<HostReport> = reports.iter().map(|(_, r)| r.clone()).collect();
+    let built = core_fleet::build(&host_reports, &fleet::settings(&config), made_at);
+    let model = built
+        .snapshot
+        .validate()
+        .context("internal error: the snapshot built from the reports is not valid; save it with --save-snapshot and report it")?;
+    if let Some(path) = &args.save_snapshot {
+        std::fs::write(path, built.snapshot.to_json() + "\n")
+            .with_context(|| format!("cannot write the snapshot to {}", path.display()))?;
+    }
+    let plan = solve(&model, args, started);
+    let zone = fleet::schedule_zone(&config);
+    let hosts = planned::host_states(&reports, &built, &plan, zone, made_at)
+        .map_err(|e| CommandError::new(Kind::Failed, anyhow::anyhow!(e)))?;
+    let body = PlanBody {
+        made_at,
+        schedule_zone: match zone {
+            core_fleet::ScheduleZone::Utc => "utc".to_owned(),
+            core_fleet::ScheduleZone::Local => "local".to_owned(),
+        },
+        fleet: built,
+        plan,
+        hosts,
+        unreachable,
+    };
+    let id = store_plan(&config, &body, "live")?;
+    match args.format {
+        PlanFormat::Svg | PlanFormat::Html => {
+            output::print_text(&render_timeline(&model, &body.plan, args.format)?)?;
+        }
+        PlanFormat::Json => output::print_json(&LivePlanOutput {
+            plan_id: id,
+            plan: &body.plan,
+            hosts: body
+                .hosts
+                .iter()
+                .map(|h| HostChanges {
+                    host: &h.host,
+                    transport: &h.transport,
+                    digest: &h.digest,
+                    rewrites_whole_file: h.kind().rewrites_whole_file(),
+                    changes: &h.changes,
+                })
+                .collect(),
+            notes: &body.fleet.notes,
+            unreachable: &body.unreachable,
+        })?,
+        PlanFormat::Text => output::print_text(&render_live(id, &body))?,
+    }
+    Ok(())
+}
+
+/// Every configured host's report, at most `concurrency` at once.
+pub fn collect_all(config: &Config) -> Result<Vec<Outcome>, CommandError> {
+    let hosts: Vec<&crate::config::HostConfig> = config.hosts.iter().collect();
+    collect_hosts(config, &hosts)
+}
+
+/// The reports of `hosts`.
+pub fn collect_hosts(
+    config: &Config,
+    hosts: &[&crate::config::HostConfig],
+) -> Result<Vec<Outcome>, CommandError> {
+    let transports = collect::transports(hosts, config).map_err(bad_input)?;
+    let runtime = collect::runtime()?;
+    Ok(runtime.block_on(collect::reports(
+        &transports,
+        config.concurrency,
+        Duration::from_secs(config.timeout_secs),
+    )))
+}
+
+/// Reports of the hosts that answered, and the others with what failed.
+pub fn split(outcomes: Vec<Outcome>) -> (Vec<(TransportKind, HostReport)>, Vec<Unreachable>) {
+    let mut reports = Vec::new();
+    let mut unreachable = Vec::new();
+    for outcome in outcomes {
+        match outcome.result {
+            Ok(report) => reports.push((outcome.kind, report)),
+            Err(err) => unreachable.push(Unreachable {
+                host: outcome.host,
+                hint: err.hint().to_owned(),
+                error: err.to_string(),
+            }),
+        }
+    }
+    (reports, unreachable)
+}
+
+/// The error for hosts that could not be asked, each named with what failed and what to do.
+pub fn unreachable_error(unreachable: &[Unreachable], command: &str) -> CommandError {
+    let mut text = format!(
+        "{} host(s) could not be asked, so {command} stopped:",
+        unreachable.len()
+    );
+    for u in unreachable {
+        let _ = write!(text, "\n  {}\n    what to do: {}", u.error, u.hint);
+    }
+    if command == "plan" {
+        text.push_str("\nrun `schedctl plan --skip-unreachable` to plan without them");
+    }
+    CommandError::new(Kind::Failed, anyhow::anyhow!(text))
+}
+
+fn store_plan(config: &Config, body: &PlanBody, source: &str) -> Result<i64, CommandError> {
+    let store = open_store(config)?;
+    let changes: usize = body.hosts.iter().map(|h| h.changes.len()).sum();
+    let hosts = body.hosts.iter().filter(|h| !h.changes.is_empty()).count();
+    let summary = format!(
+        "{changes} schedule(s) on {hosts} host(s); overflow {}, objective {:.4}",
+        body.plan.overflow, body.plan.objective
+    );
+    let body_text = serde_json::to_string(body).context("cannot serialise the plan")?;
+    store
+        .insert_plan(now(), &current_user(), source, &summary, &body_text)
+        .map_err(|e| CommandError::new(Kind::Failed, e))
+}
+
+/// Notes for people; the same text for many jobs is said once, with a few of their names.
+pub fn render_notes(notes: &[core_fleet::Note]) -> String {
+    const NAMES_SHOWN: usize = 3;
+    let mut by_text: Vec<(&str, Vec<String>)> = Vec::new();
+    for note in notes {
+        let name = match &note.job {
+            Some(job) => format!("{}/{job}", note.host),
+            None => note.host.clone(),
+        };
+        match by_text.iter_mut().find(|(text, _)| *text == note.text) {
+            Some((_, names)) => names.push(name),
+            None => by_text.push((&note.text, vec![name])),
+        }
+    }
+    let mut out = String::new();
+    for (text, names) in by_text {
+        if names.len() <= NAMES_SHOWN {
+            for name in names {
+                let _ = writeln!(out, "  {name}: {text}");
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "  {} jobs ({}, ... {}): {text}",
+                names.len(),
+                names[..NAMES_SHOWN - 1].join(", "),
+                names[names.len() - 1]
+            );
+        }
+    }
+    out
+}
+
+/// The live plan for people: what moves on each host and why, the notes, what to do next.
+fn render_live(id: i64, body: &PlanBody) -> String {
+    let mut out = String::new();
+    let rows: Vec<Vec<String>> = body
+        .hosts
+        .iter()
+        .flat_map(|h| h.changes.iter().map(move |c| (h, c)))
+        .map(|(h, c)| {
+            vec![
+                h.host.clone(),
+                c.job.clone(),
+                format!("{} → {}", c.from, c.to),
+                c.why.clone(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("Nothing moves: the current schedules are already the plan.\n");
+    } else {
+        out.push_str(&output::table(&["HOST", "JOB", "SCHEDULE", "WHY"], &rows));
+    }
+    let warnings: Vec<String> = body
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.changes.iter().flat_map(move |c| {
+                c.warnings
+                    .iter()
+                    .map(move |w| format!("{}/{}: {w}", h.host, c.job))
+            })
+        })
+        .collect();
+    if !warnings.is_empty() {
+        out.push_str("\nWarnings:\n");
+        for w in warnings {
+            let _ = writeln!(out, "  {w}");
+        }
+    }
+    if !body.fleet.notes.is_empty() {
+        out.push_str("\nNotes:\n");
+        out.push_str(&render_notes(&body.fleet.notes));
+    }
+    for u in &body.unreachable {
+        let _ = writeln!(out, "\nLeft out: {} ({})", u.error, u.hint);
+    }
+    let rewrites: Vec<&str> = body
+        .hosts
+        .iter()
+        .filter(|h| !h.changes.is_empty() && h.kind().rewrites_whole_file())
+        .map(|h| h.host.as_str())
+        .collect();
+    if !rewrites.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nOn {} Proxmox itself writes jobs.cfg (SSH or Proxmox API): it renormalises the whole file.",
+            rewrites.join(", ")
+        );
+    }
+    out.push('\n');
+    out.push_str(&totals(&body.plan, body.fleet.snapshot.jobs.len()));
+    let changes: usize = body.hosts.iter().map(|h| h.changes.len()).sum();
+    if changes > 0 {
+        let _ = writeln!(
+            out,
+            "Stored as plan {id}. Review: schedctl diff {id}   Write: schedctl apply {id}"
+        );
+    } else {
+        let _ = writeln!(out, "Stored as plan {id}.");
+    }
+    out
 }
 
 /// The plan as a table (job, host, from → to, why) and its totals.

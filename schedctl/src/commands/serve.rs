@@ -10,6 +10,7 @@ use clap::Args;
 use stagger_service::tls::Identity;
 use stagger_service::token::Token;
 
+use super::Context;
 use crate::config::Config;
 use crate::coordinator;
 use crate::exit::{bad_input, CommandError, CommandResult};
@@ -32,10 +33,10 @@ struct ServeSettings {
     state_dir: PathBuf,
 }
 
-/// Runs `schedctl serve` with the configuration at `config_path`.
-pub fn run(config_path: &Path, args: &ServeArgs) -> CommandResult {
-    let config = Config::load(config_path).map_err(bad_input)?;
-    let settings = resolve(&config, config_path)?;
+/// Runs `schedctl serve`.
+pub fn run(context: &Context, args: &ServeArgs) -> CommandResult {
+    let config = context.config()?;
+    let settings = resolve(&config, &context.path())?;
     if args.fingerprint {
         return print_fingerprint(&settings);
     }

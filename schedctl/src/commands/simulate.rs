@@ -3,15 +3,20 @@
 //! (`scheduler_core::sim` explains what is counted).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::Context as _;
 use clap::Args;
 use scheduler_core::sim::{
     Fleet, Options, Report, Schedule, SimError, StormCell, Timeline, CELL_BACKUP, CELL_BUSY,
     CELL_STORM,
 };
 
+use scheduler_core::fleet as core_fleet;
+use scheduler_core::report::HostReport;
+
+use super::plan::{collect_all, split, unreachable_error};
+use super::{open_store, stored_plan, Context};
 use crate::exit::{bad_input, CommandError, CommandResult};
 use crate::output::{self, Format};
 
@@ -24,13 +29,17 @@ const STORM_RANGES_SHOWN: usize = 3;
 /// Replay nights of a fleet and report storms and overlaps.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// The fleet snapshot (JSON, see PLANNING-MODEL.md).
+    /// Replay this fleet snapshot (JSON, see PLANNING-MODEL.md) instead of the live fleet.
     #[arg(long, value_name = "FILE")]
-    pub snapshot: PathBuf,
+    pub snapshot: Option<PathBuf>,
     /// A plan (JSON, as `schedctl plan --format json` prints) whose starts to
-    /// replay; without it, every job keeps its current start.
-    #[arg(long, value_name = "PLAN")]
+    /// replay on --snapshot; without it, every job keeps its current start.
+    #[arg(long, value_name = "PLAN", requires = "snapshot")]
     pub plan: Option<PathBuf>,
+    /// Replay a stored plan (an id from `schedctl history`) on the snapshot it was made from,
+    /// compared with that fleet's current starts.
+    #[arg(long, value_name = "ID", conflicts_with = "snapshot")]
+    pub plan_id: Option<i64>,
     /// Nights to replay, from a Monday (1 to 366).
     #[arg(long, value_name = "N", default_value_t = Options::default().nights)]
     pub nights: u32,
@@ -54,7 +63,7 @@ pub struct SimulateArgs {
 }
 
 /// Runs `schedctl simulate`.
-pub fn run(args: &SimulateArgs) -> CommandResult {
+pub fn run(context: &Context, args: &SimulateArgs) -> CommandResult {
     let mut options = Options {
         nights: args.nights,
         seed: args.seed,
@@ -63,8 +72,15 @@ pub fn run(args: &SimulateArgs) -> CommandResult {
         night_start: args.night_start,
     };
     options.validate().map_err(bad_input)?;
-    let fleet = read_fleet(args)?;
-    let plan = read_plan(args, &fleet)?;
+    let (fleet, plan, label) = match &args.snapshot {
+        Some(path) => {
+            let fleet = read_fleet(path)?;
+            let plan = read_plan(args, path, &fleet)?;
+            (fleet, plan, schedule_label(args))
+        }
+        None => live_or_stored(context, args)?,
+    };
+    let compare = plan.is_some();
     let schedule = plan.unwrap_or_else(|| fleet.current_schedule());
     // Fix the nights' start so that the comparison below uses the same nights.
     options.night_start = Some(
@@ -75,8 +91,8 @@ pub fn run(args: &SimulateArgs) -> CommandResult {
     match args.format {
         Format::Json => output::print_json(&report)?,
         Format::Text => {
-            let mut text = render_text(&report, &schedule_label(args));
-            if args.plan.is_some() {
+            let mut text = render_text(&report, &label);
+            if compare {
                 let current = fleet
                     .simulate(&fleet.current_schedule(), &options)
                     .context("cannot simulate the current starts for comparison")?;
@@ -95,17 +111,51 @@ fn schedule_label(args: &SimulateArgs) -> String {
     }
 }
 
-fn read_fleet(args: &SimulateArgs) -> Result<Fleet, CommandError> {
-    let text = std::fs::read_to_string(&args.snapshot)
-        .with_context(|| format!("cannot read the snapshot {}", args.snapshot.display()))
+fn read_fleet(path: &Path) -> Result<Fleet, CommandError> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the snapshot {}", path.display()))
         .map_err(bad_input)?;
     Fleet::from_json(&text)
-        .with_context(|| format!("{} is not a valid snapshot", args.snapshot.display()))
+        .with_context(|| format!("{} is not a valid snapshot", path.display()))
         .map_err(bad_input)
 }
 
+/// The live fleet under its current starts, or a stored plan on its own snapshot.
+fn live_or_stored(
+    context: &Context,
+    args: &SimulateArgs,
+) -> Result<(Fleet, Option<Schedule>, String), CommandError> {
+    let config = context.config()?;
+    if let Some(id) = args.plan_id {
+        let store = open_store(&config)?;
+        let (row, body) = stored_plan(&store, Some(id))?;
+        let fleet = Fleet::from_snapshot(&body.fleet.snapshot)
+            .with_context(|| format!("plan {} holds a snapshot that is not valid", row.id))?;
+        let schedule = Schedule::from_plan(fleet.model(), &body.plan)
+            .with_context(|| format!("plan {} does not fit its own snapshot", row.id))?;
+        return Ok((fleet, Some(schedule), format!("plan {}", row.id)));
+    }
+    let (reports, unreachable) = split(collect_all(&config)?);
+    if !unreachable.is_empty() {
+        return Err(unreachable_error(&unreachable, "simulate"));
+    }
+    let reports: Vec<HostReport> = reports.into_iter().map(|(_, r)| r).collect();
+    let built = core_fleet::build(
+        &reports,
+        &crate::fleet::settings(&config),
+        crate::fleet::now(),
+    );
+    let fleet = Fleet::from_snapshot(&built.snapshot)
+        .context("internal error: the snapshot built from the reports is not valid")?;
+    Ok((fleet, None, "the live fleet's current schedules".to_owned()))
+}
+
 /// The plan's schedule, when `--plan` is given.
-fn read_plan(args: &SimulateArgs, fleet: &Fleet) -> Result<Option<Schedule>, CommandError> {
+fn read_plan(
+    args: &SimulateArgs,
+    snapshot: &Path,
+    fleet: &Fleet,
+) -> Result<Option<Schedule>, CommandError> {
     let Some(path) = &args.plan else {
         return Ok(None);
     };
@@ -118,8 +168,8 @@ fn read_plan(args: &SimulateArgs, fleet: &Fleet) -> Result<Option<Schedule>, Com
             _ => format!(
                 "the plan {} does not match the snapshot {}: make the plan from this snapshot (schedctl plan --snapshot {} --format json)",
                 path.display(),
-                args.snapshot.display(),
-                args.snapshot.display()
+                snapshot.display(),
+                snapshot.display()
             ),
         };
         bad_input(anyhow::Error::new(e).context(context))

@@ -5,6 +5,7 @@
 mod util;
 
 mod calendar;
+mod fleet;
 mod jobs_cfg;
 mod plan;
 mod serve;

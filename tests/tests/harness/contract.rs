@@ -59,7 +59,11 @@ pub const FAMILIES: &[(&str, Kind, Exporter)] = &[
         Exporter::Agent,
     ),
     ("stagger_io_load_ratio", Kind::Gauge, Exporter::Agent),
-    ("stagger_load_profile_weeks", Kind::Gauge, Exporter::Agent),
+    (
+        "stagger_load_profile_span_seconds",
+        Kind::Gauge,
+        Exporter::Agent,
+    ),
     ("stagger_backup_running", Kind::Gauge, Exporter::Agent),
     (
         "stagger_backup_running_seconds",
