@@ -100,7 +100,7 @@ fn write_config(dir: &Path, hosts: usize) -> PathBuf {
     );
     for i in 0..hosts {
         text.push_str(&format!(
-            "\n[[host]]\nname = \"{}\"\n[host.agent]\nurl = \"https://127.0.0.1:8150\"\ntoken-file = \"{}\"\n",
+            "\n[[host]]\nname = \"{}\"\n[host.agent]\nurl = \"http://127.0.0.1:9\"\ntoken-file = \"{}\"\n",
             host_name(i),
             token.display()
         ));

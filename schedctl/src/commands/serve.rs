@@ -12,7 +12,7 @@ use stagger_service::token::Token;
 
 use super::Context;
 use crate::config::Config;
-use crate::coordinator;
+use crate::coordinator::{Coordinator, SetupError};
 use crate::exit::{bad_input, CommandError, CommandResult};
 use crate::output;
 
@@ -53,6 +53,10 @@ pub fn run(context: &Context, args: &ServeArgs) -> CommandResult {
                 .context("cannot use the certificate")?,
         )
     };
+    let coordinator = Coordinator::new(config, context.path(), token).map_err(|e| match e {
+        SetupError::Config(e) => bad_input(e),
+        SetupError::Failed(e) => CommandError::from(e),
+    })?;
     let listener = stagger_service::serve::bind(settings.listen)?;
     // The address as bound (port 0 picks one), for whoever started us.
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -61,13 +65,7 @@ pub fn run(context: &Context, args: &ServeArgs) -> CommandResult {
         listener.local_addr()?
     ))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(coordinator::run(
-        config,
-        token,
-        listener,
-        tls,
-        shutdown_signal(),
-    ))?;
+    runtime.block_on(coordinator.serve(listener, tls, shutdown_signal()))?;
     Ok(())
 }
 

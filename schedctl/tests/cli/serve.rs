@@ -28,7 +28,7 @@ fn write_config(dir: &Path, serve: &str) -> PathBuf {
     );
     for host in ["hikurangi", "ruapehu", "pihanga"] {
         text.push_str(&format!(
-            "\n[[host]]\nname = \"{host}\"\n[host.agent]\nurl = \"https://127.0.0.1:8150\"\ntoken-file = \"{}\"\n",
+            "\n[[host]]\nname = \"{host}\"\n[host.agent]\nurl = \"http://127.0.0.1:9\"\ntoken-file = \"{}\"\n",
             token.display()
         ));
     }
