@@ -76,3 +76,46 @@ fn write_all(store: &Store, events: &Receiver<LeaseEvent>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordinator::leases::EventKind;
+
+    #[test]
+    fn every_event_reaches_the_lease_events_table() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("schedctl.db");
+        let sink = sink(&path).expect("sink");
+        let event = |kind, at| Event {
+            kind,
+            lease_id: "pihanga/backup-pihanga/100".into(),
+            host: "pihanga".into(),
+            job: "backup-pihanga".into(),
+            started: 100,
+            at,
+            resources: vec!["host:pihanga".into(), "pbs-main".into()],
+            detail: "holds host:pihanga, pbs-main".into(),
+        };
+        sink(&[
+            event(EventKind::Queued, 1_000),
+            event(EventKind::Granted { waited: 4_000 }, 5_000),
+            event(EventKind::Released, 9_999),
+        ]);
+        let store = Store::open(&path).expect("store");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let events = store.lease_events(10).expect("read");
+            if events.len() == 3 {
+                let kinds: Vec<&str> = events.iter().rev().map(|e| e.event.as_str()).collect();
+                assert_eq!(kinds, ["queued", "granted", "released"]);
+                assert_eq!(events[0].at, 9);
+                assert_eq!(events[0].started, 100);
+                assert_eq!(events[0].lease_id, "pihanga/backup-pihanga/100");
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{events:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}

@@ -359,7 +359,11 @@ impl Rounds {
     /// The latest live plan and whether an apply of it succeeded.
     fn basis(&self) -> anyhow::Result<Option<Basis>> {
         let store = self.store();
-        let Some(row) = store.plans(50)?.into_iter().find(|p| p.source == "live") else {
+        let Some(listed) = store.plans(50)?.into_iter().find(|p| p.source == "live") else {
+            return Ok(None);
+        };
+        // The listing leaves the bodies out.
+        let Some(row) = store.plan(Some(listed.id))? else {
             return Ok(None);
         };
         let body: PlanBody = serde_json::from_str(&row.body)
