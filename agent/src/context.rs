@@ -65,7 +65,7 @@ impl Agent {
             (Backend::Api, Some(api)) => Some(pve_client(api)?),
             _ => None,
         };
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(&node);
         let jobs_file = JobsFile {
             path: config.pve_root.join("jobs.cfg"),
             lock_dir: config.pve_root.join("priv/lock"),
@@ -110,7 +110,6 @@ impl Agent {
     /// The metric labels of job `job_id`.
     pub fn job_labels(&self, job_id: &str) -> JobLabels {
         JobLabels {
-            host: self.node.clone(),
             job_id: job_id.to_owned(),
         }
     }

@@ -2,13 +2,16 @@
 //!
 //! Names follow `stagger_<name>_<unit>[_total]` in base units (the registry
 //! adds the `stagger_` prefix; counters get `_total` from the encoder).
-//! Per-job series carry `host` (the node name) and `job_id` — not `job`,
-//! which Prometheus itself sets to the scrape job. Label sets are bounded:
+//! Every series carries `host` (the node name, a label of the whole
+//! registry), so pressure and runs of one host are joined and filtered by the
+//! same label as the coordinator's series; per-job series add `job_id` — not
+//! `job`, which Prometheus itself sets to the scrape job. Label sets are bounded:
 //! results, reasons and routes are fixed lists, jobs are the node's jobs.
 //!
 //! Where something is both logged and counted, the function here that
 //! counts it also logs it, so the two never drift apart.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
@@ -43,11 +46,9 @@ struct WindowLabels {
     window: &'static str,
 }
 
-/// `host` and `job_id` of a backup job.
+/// `job_id` of a backup job (`host` comes with every series of the registry).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct JobLabels {
-    /// The node name.
-    pub host: String,
     /// The job id.
     pub job_id: String,
 }
@@ -55,7 +56,6 @@ pub struct JobLabels {
 /// A job's labels and a run result.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RunLabels {
-    host: String,
     job_id: String,
     result: &'static str,
 }
@@ -160,9 +160,10 @@ fn duration_histogram() -> Histogram {
 }
 
 impl Metrics {
-    /// A registry with every metric, `stagger_build_info` set.
-    pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("stagger");
+    /// A registry with every metric of the agent on `node`, `stagger_build_info` set.
+    pub fn new(node: &str) -> Metrics {
+        let host = (Cow::Borrowed("host"), Cow::Owned(node.to_owned()));
+        let mut registry = Registry::with_prefix_and_labels("stagger", std::iter::once(host));
         let build_info = Family::<VersionLabels, Gauge>::default();
         build_info
             .get_or_create(&VersionLabels {
@@ -486,18 +487,11 @@ impl Metrics {
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new()
-    }
-}
-
 /// The result labels of finished runs.
 const RESULTS: [&str; 5] = ["ok", "warning", "error", "aborted", "unknown"];
 
 fn run_labels(job: &JobLabels, result: &'static str) -> RunLabels {
     RunLabels {
-        host: job.host.clone(),
         job_id: job.job_id.clone(),
         result,
     }
@@ -511,15 +505,12 @@ mod tests {
     use stagger_service::metrics::{encode, Format};
 
     fn job(id: &str) -> JobLabels {
-        JobLabels {
-            host: "pihanga".into(),
-            job_id: id.into(),
-        }
+        JobLabels { job_id: id.into() }
     }
 
     #[test]
-    fn series_carry_host_and_job_id() {
-        let metrics = Metrics::new();
+    fn every_series_carries_the_host_and_job_series_their_job_id() {
+        let metrics = Metrics::new("pihanga");
         metrics.set_jobs([job("backup-a")].into());
         metrics.set_running(&job("backup-a"), Some(12.0));
         metrics.run_finished(&job("backup-a"), RunResult::Warning, Some(600.0));
@@ -532,9 +523,11 @@ mod tests {
             r#"stagger_backup_runs_total{host="pihanga",job_id="backup-a",result="warning"} 1"#
         ));
         assert!(text.contains("stagger_backup_duration_seconds_bucket"));
-        assert!(text.contains(r#"stagger_hook_fail_open_total{reason="no_config"} 0"#));
-        assert!(text.contains(r#"stagger_schedule_applies_total{result="stale"} 0"#));
-        assert!(text.contains("stagger_build_info{version="));
+        assert!(
+            text.contains(r#"stagger_hook_fail_open_total{host="pihanga",reason="no_config"} 0"#)
+        );
+        assert!(text.contains(r#"stagger_schedule_applies_total{host="pihanga",result="stale"} 0"#));
+        assert!(text.contains(r#"stagger_build_info{host="pihanga",version="#));
         assert!(!text.contains(r#"job=""#));
 
         metrics.set_jobs(BTreeSet::new());
@@ -544,7 +537,7 @@ mod tests {
 
     #[test]
     fn counters_follow_the_kernel_totals() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new("pihanga");
         let reading = |some_us| Reading {
             pressure: Some(Pressure {
                 some: PsiLine {
@@ -562,9 +555,9 @@ mod tests {
         assert_eq!(metrics.pressure_some_total.get(), 5.0);
         let text = encode(metrics.registry(), Format::ClassicText).unwrap();
         assert!(
-            text.contains(r#"stagger_io_pressure_some_ratio{window="10s"} 0.5"#),
+            text.contains(r#"stagger_io_pressure_some_ratio{host="pihanga",window="10s"} 0.5"#),
             "{text}"
         );
-        assert!(text.contains("stagger_io_load_ratio 0.3"));
+        assert!(text.contains(r#"stagger_io_load_ratio{host="pihanga"} 0.3"#));
     }
 }

@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -25,13 +26,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     sync_dir(path)
 }
 
-/// `.<name>.tmp.<pid>` beside `path`: hidden, and unique per process.
+/// `.<name>.tmp.<unique>` beside `path`: hidden, and unique per write.
 fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp.{}", std::process::id()))
+    path.with_file_name(format!(".{name}.tmp.{}", unique_suffix()))
+}
+
+/// `<pid>-<n>`: different for every call in this process and from every
+/// other running process.
+pub fn unique_suffix() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }
 
 fn write_new(temp: &Path, bytes: &[u8], mode: u32) -> Result<()> {

@@ -36,16 +36,7 @@ impl Identity {
         let (cert, key) = (cert_path(dir), key_path(dir));
         match (cert.exists(), key.exists()) {
             (true, true) => Identity::load(dir),
-            (false, false) => {
-                let identity = Identity::generate(subject_names)?;
-                identity.store(dir)?;
-                tracing::info!(
-                    dir = %dir.display(),
-                    fingerprint = %identity.fingerprint(),
-                    "Made a new self-signed certificate; clients pin its fingerprint."
-                );
-                Ok(identity)
-            }
+            (false, false) => Identity::create(dir, subject_names),
             (true, false) | (false, true) => Err(Error::Certificate {
                 path: dir.to_path_buf(),
                 message: "holds only one of cert.pem and key.pem; restore the missing file, or \
@@ -111,13 +102,48 @@ impl Identity {
         })
     }
 
-    fn store(&self, dir: &Path) -> Result<()> {
+    /// Makes a new identity and publishes it as `dir` in one step: both files
+    /// are written into a staging directory beside `dir`, which is then
+    /// renamed to `dir`. Of two processes starting at once (the daemon and
+    /// `sched-agent fingerprint`, say) exactly one rename wins; the other finds
+    /// the winner's identity and uses it, so all of them present the same
+    /// certificate.
+    fn create(dir: &Path, subject_names: &[String]) -> Result<Identity> {
+        let identity = Identity::generate(subject_names)?;
+        let staging = staging_path(dir);
+        let _ = fs::remove_dir_all(&staging);
+        let published = identity.write_into(&staging).and_then(|()| {
+            fs::rename(&staging, dir).map_err(|source| Error::io("publish", dir, source))
+        });
+        match published {
+            Ok(()) => {
+                crate::files::sync_dir(dir)?;
+                tracing::info!(
+                    dir = %dir.display(),
+                    fingerprint = %identity.fingerprint(),
+                    "Made a new self-signed certificate; clients pin its fingerprint."
+                );
+                Ok(identity)
+            }
+            Err(error) => {
+                let _ = fs::remove_dir_all(&staging);
+                if cert_path(dir).exists() && key_path(dir).exists() {
+                    Identity::load(dir)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    fn write_into(&self, dir: &Path) -> Result<()> {
+        if let Some(parent) = dir.parent() {
+            fs::create_dir_all(parent).map_err(|source| Error::io("create", parent, source))?;
+        }
         fs::DirBuilder::new()
-            .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(|source| Error::io("create", dir, source))?;
-        // The key first: a certificate without its key is refused on the next start.
         write_atomic(&key_path(dir), self.key_pem.as_bytes(), 0o600)?;
         write_atomic(&cert_path(dir), self.cert_pem.as_bytes(), 0o644)
     }
@@ -154,6 +180,15 @@ impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Identity({})", self.fingerprint())
     }
+}
+
+/// `.<dir name>.new-<unique>` beside `dir`.
+fn staging_path(dir: &Path) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tls".into());
+    dir.with_file_name(format!(".{name}.new-{}", crate::files::unique_suffix()))
 }
 
 /// `<dir>/cert.pem`.

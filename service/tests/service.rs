@@ -346,3 +346,27 @@ fn the_classic_exposition_passes_promtool() {
         "promtool: {said}\n{text}"
     );
 }
+
+#[test]
+fn processes_starting_at_once_all_get_the_same_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tls = dir.path().join("state").join("tls");
+    let prints: Vec<_> = std::thread::scope(|scope| {
+        let starts: Vec<_> = (0..8)
+            .map(|_| {
+                let tls = tls.clone();
+                scope.spawn(move || {
+                    Identity::load_or_create(&tls, &["127.0.0.1".to_string()])
+                        .expect("identity")
+                        .fingerprint()
+                })
+            })
+            .collect();
+        starts
+            .into_iter()
+            .map(|s| s.join().expect("no panic"))
+            .collect()
+    });
+    let kept = Identity::load(&tls).expect("kept").fingerprint();
+    assert!(prints.iter().all(|p| *p == kept), "{prints:?} vs {kept}");
+}

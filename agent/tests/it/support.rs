@@ -449,14 +449,37 @@ pub fn wait_for<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) 
     }
 }
 
-/// The value of the sample `series` (name and labels as printed) in an exposition.
-pub fn sample(exposition: &str, series: &str) -> Option<f64> {
-    exposition.lines().find_map(|line| {
-        let rest = line.strip_prefix(series)?;
-        rest.strip_prefix(' ')?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    })
+/// The value of the first sample that `selector` (`name` or `name{a="x",b="y"}`)
+/// selects in a classic-text exposition: its name is `name` and its labels
+/// include the selector's, as a PromQL selector reads.
+pub fn sample(exposition: &str, selector: &str) -> Option<f64> {
+    let (name, wanted) = split_series(selector);
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (sample_name, labels) = split_series(series);
+            let selected = sample_name == name && wanted.iter().all(|w| labels.contains(w));
+            if selected {
+                value.parse().ok()
+            } else {
+                None
+            }
+        })
+}
+
+/// `name{a="x",b="y"}` → (`name`, [`a="x"`, `b="y"`]).
+fn split_series(series: &str) -> (&str, Vec<&str>) {
+    match series.split_once('{') {
+        Some((name, labels)) => (
+            name,
+            labels
+                .trim_end_matches('}')
+                .split(',')
+                .filter(|label| !label.is_empty())
+                .collect(),
+        ),
+        None => (series, Vec::new()),
+    }
 }
