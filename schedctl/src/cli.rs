@@ -55,6 +55,9 @@ pub enum Command {
     /// Read and edit /etc/pve/jobs.cfg without losing a byte.
     #[command(name = "jobs-cfg", subcommand)]
     JobsCfg(commands::jobs_cfg::JobsCfgCommand),
+    /// Replay the origin story end to end: simulated Proxmox hosts, real agents and a coordinator, the storm before, the plan, the apply, the storm after.
+    #[command(after_help = DEMO_EXAMPLES)]
+    Demo(commands::demo::DemoArgs),
     /// Run the coordinator: the lease service for the vzdump hook and /metrics, until SIGTERM.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(commands::serve::ServeArgs),
@@ -147,3 +150,15 @@ Routes: POST /v1/lease and /v1/lease/release (the vzdump hook), GET /metrics
 min(wait_secs, 60) s for its grant; asking again with the same host, job and
 start keeps its place in the queue. Once bound it prints `listening: URL`.
 Exit 2 for a bad configuration or token file, 1 when the port cannot be bound.";
+
+const DEMO_EXAMPLES: &str = "\
+Examples:
+  schedctl demo                 # the README's first command (./scripts/demo builds and runs it)
+  schedctl demo --nights 7
+
+Everything runs on 127.0.0.1 in a temporary directory: three pve-sim hosts
+(hikurangi, ruapehu, pihanga) with their backup history, a sched-agent on
+each with the vzdump hook installed, and `schedctl serve`. pve-sim and
+sched-agent must lie beside schedctl (cargo build --release -p pve-sim -p
+sched-agent). Every process is stopped and the directory removed at the end,
+also on Ctrl-C (exit 130). Needs no configuration and touches nothing else.";

@@ -106,5 +106,6 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Calendar(args) => calendar::run(&args),
         Command::JobsCfg(command) => jobs_cfg::run(&command),
         Command::Serve(args) => serve::run(&context, &args),
+        Command::Demo(args) => demo::run(&args),
     }
 }

@@ -619,13 +619,6 @@ impl Store {
     }
 
     /// Lease events, newest first.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the coordinator (schedctl serve) shows its lease events"
-        )
-    )]
     pub fn lease_events(&self, limit: i64) -> Result<Vec<LeaseEvent>, StoreError> {
         let mut stmt = self
             .conn

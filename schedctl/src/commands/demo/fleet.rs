@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _, Result};
+use scheduler_core::load::{WeeklyLoad, SLOT_SECS};
 use scheduler_core::snapshot::Snapshot;
 
 /// The planner's seed instance: the origin story in numbers.
@@ -100,6 +101,22 @@ pub fn origin() -> Result<Vec<DemoHost>> {
     Ok(hosts)
 }
 
+/// The agent's weekly load profile (`load-profile.json` in its state
+/// directory) as two weeks of five-minute samples of the host's daily load
+/// up to `now` would leave it: what the agent would have measured.
+pub fn load_profile_json(host: &DemoHost, now: i64) -> Result<String> {
+    let mut profile = WeeklyLoad::new(4.0).context("a half-life of 4 weeks is valid")?;
+    let end = now - now.rem_euclid(SLOT_SECS);
+    let mut at = end - 14 * 86_400;
+    while at < end {
+        let slot = usize::try_from(at.rem_euclid(86_400) / SLOT_SECS).unwrap_or(0);
+        let value = host.load.get(slot).copied().unwrap_or(0.0);
+        profile.add_sample(at, at + SLOT_SECS, value);
+        at += SLOT_SECS;
+    }
+    serde_json::to_string(&profile).context("cannot encode the load profile")
+}
+
 /// jobs.cfg of one host: its job, as the Proxmox GUI writes one.
 pub fn jobs_cfg(host: &DemoHost) -> String {
     let vmids: Vec<String> = host.vmids.iter().map(u32::to_string).collect();
@@ -170,6 +187,7 @@ pub fn night_minutes(host_index: usize, host: &DemoHost, night: usize) -> u32 {
 /// all hosts at once, night by night.
 pub fn run_history(trees: &[HostTree], pve_sim: &Path, nights: usize, today: i64) -> Result<()> {
     for night in 0..nights {
+        super::procs::interrupted()?;
         let midnight = today - 86_400 * i64::try_from(nights - night).unwrap_or(0);
         let mut running = Vec::new();
         for (index, tree) in trees.iter().enumerate() {
@@ -288,6 +306,21 @@ mod tests {
         assert_eq!(jobs[0].schedule, "02:45");
         assert_eq!(jobs[0].node.as_deref(), Some("pihanga"));
         assert_eq!(jobs[0].storage.as_deref(), Some(STORAGE));
+    }
+
+    #[test]
+    fn the_seeded_load_profile_shows_pihangas_busy_hour_every_day_of_the_week() {
+        let hosts = origin().expect("reads");
+        let now = 1_767_571_200 + 12 * 3600; // a Monday noon
+        let json = load_profile_json(&hosts[2], now).expect("made");
+        let profile: WeeklyLoad = serde_json::from_str(&json).expect("reads back");
+        profile.check().expect("valid");
+        let values = profile.profile(now).values;
+        for day in 0..7 {
+            let at = |minutes: usize| values[day * 288 + minutes / 5];
+            assert!((at(2 * 60 + 45) - 0.85).abs() < 1e-9, "day {day}");
+            assert!(at(4 * 60) < 0.5, "day {day}");
+        }
     }
 
     #[test]
