@@ -132,13 +132,15 @@ fn fingerprint(config: &Path) -> Fingerprint {
         .expect("a fingerprint")
 }
 
-fn start(config: &Path) -> (Child, String) {
+fn start(config: &Path, log: &Path) -> (Child, String) {
+    let log = std::fs::File::create(log).expect("log file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_schedctl"))
         .args(["serve", "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("schedctl serve starts");
     let mut line = String::new();
@@ -435,12 +437,36 @@ fn report(title: &str, mut tally: Tally, elapsed: Duration) -> (f64, f64) {
     (rate, p99)
 }
 
+/// How many lease events reached the store, and whether its writer fell behind.
+fn report_store(db: &Path, log: &Path) {
+    let recorded: i64 = rusqlite::Connection::open(db)
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM lease_events", [], |row| row.get(0)))
+        .unwrap_or(-1);
+    let said = std::fs::read_to_string(log).unwrap_or_default();
+    let dropped = said
+        .lines()
+        .filter(|l| l.contains("lease events were not recorded"))
+        .filter_map(|l| l.split("dropped=").nth(1))
+        .filter_map(|n| n.split_whitespace().next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    println!(
+        "store: {recorded} lease events recorded; {} dropped when its writer fell behind",
+        if dropped == 0 {
+            "none".to_owned()
+        } else {
+            format!("at least {dropped}")
+        }
+    );
+}
+
 fn main() {
     let options = Arc::new(options());
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(dir.path(), options.hosts);
     let pin = fingerprint(&config);
-    let (mut child, url) = start(&config);
+    let log = dir.path().join("serve.log");
+    let (mut child, url) = start(&config, &log);
     println!(
         "lease service: {url} (HTTPS, pinned certificate, bearer token); {} hosts, {DATASTORES} \
          datastores of capacity {DATASTORE_CAPACITY}; {} workers with {} backups each in flight",
@@ -492,6 +518,7 @@ fn main() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    report_store(&dir.path().join("schedctl.db"), &log);
     let verdict = if rate >= 2000.0 && p99 < 10.0 {
         "met"
     } else {
