@@ -142,6 +142,18 @@ impl Metrics {
             collection_duration: Histogram::new(COLLECTION_BUCKETS),
         };
         metrics.register_all();
+        // Counters of a known, small label set start at 0, so that they are
+        // exposed (and rate() works) before the first apply or collection.
+        for result in ["ok", "rolled_back", "failed", "refused"] {
+            let _ = metrics.applies.get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            });
+        }
+        for result in ["ok", "partial", "failed"] {
+            let _ = metrics.collections.get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            });
+        }
         metrics
     }
 
@@ -333,7 +345,9 @@ mod tests {
             "stagger_resource_running_backups{resource=\"pbs-main\"} 1",
             "stagger_resource_capacity{resource=\"pbs-main\"} 1",
             "stagger_applies_total{result=\"ok\"} 1",
+            "stagger_applies_total{result=\"refused\"} 0",
             "stagger_collections_total{result=\"ok\"} 1",
+            "stagger_collections_total{result=\"partial\"} 0",
             "stagger_collection_duration_seconds_count 0",
         ] {
             assert!(text.contains(name), "{name} missing in:\n{text}");

@@ -176,7 +176,7 @@ fn with_auto_approval_serve_plans_applies_through_the_agents_and_fills_the_metri
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
     }
     assert!(
-        !metrics.contains("stagger_collections_total{result=\"failed\"}"),
+        metrics.contains("stagger_collections_total{result=\"failed\"} 0"),
         "{metrics}"
     );
     let risk = metrics
