@@ -203,7 +203,7 @@ mod tests {
         let row = Row {
             host: "pihanga".into(),
             load: busy_pihanga(),
-            runs: vec![(165, 40.0)],
+            runs: vec![(165, 55.0)],
             storm: vec![
                 (165, 14.0),
                 (170, 14.0),
