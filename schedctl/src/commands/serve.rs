@@ -65,7 +65,12 @@ pub fn run(context: &Context, args: &ServeArgs) -> CommandResult {
         listener.local_addr()?
     ))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(coordinator.serve(listener, tls, shutdown_signal()))?;
+    runtime.block_on(async {
+        // Listening for the signals before systemd hears "ready": a stop
+        // right after the start then drains instead of killing.
+        let stop = shutdown_signal()?;
+        coordinator.serve(listener, tls, stop).await
+    })?;
     Ok(())
 }
 
@@ -131,19 +136,16 @@ fn host_name() -> Option<String> {
         .find(|name| !name.is_empty())
 }
 
-/// Completes on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
+/// A future that completes on SIGTERM or Ctrl-C (SIGINT); the handlers are
+/// in place when this returns.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-        Err(error) => {
-            tracing::warn!(%error, "Cannot listen for SIGTERM; only Ctrl-C stops the coordinator.");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }
