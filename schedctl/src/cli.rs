@@ -58,7 +58,7 @@ pub enum Command {
     /// Replay the origin story end to end: simulated Proxmox hosts, real agents and a coordinator, the storm before, the plan, the apply, the storm after.
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(commands::demo::DemoArgs),
-    /// Run the coordinator: the lease service for the vzdump hook and /metrics, until SIGTERM.
+    /// Run the coordinator: collect, plan on drift, the lease service for the vzdump hook, /metrics and the status page, until SIGTERM.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(commands::serve::ServeArgs),
 }
@@ -142,9 +142,17 @@ const SERVE_EXAMPLES: &str = "\
 Examples:
   schedctl serve                                  # /etc/stagger/schedctl.toml, [serve] section
   schedctl serve --config ./schedctl.toml
-  schedctl serve --fingerprint                    # the value agents pin in [coordinator] fingerprint
+  schedctl serve --fingerprint                    # the value the agents pin
 
-Routes: POST /v1/lease and /v1/lease/release (the vzdump hook), GET /metrics
+Every collect-interval-secs it collects every host (like `schedctl status`),
+fills the metrics, and plans again (`schedctl plan`) when there is no plan or
+a job's reserved duration or a host's load drifted by more than
+policy.replan-drift; with approval = \"auto\" it applies the plan
+(`schedctl apply --yes`), else the plan waits for an admin. A jobs.cfg edited
+by hand is not planned over: it shows as stagger_jobs_cfg_drift.
+
+Routes: GET / (the status page; token, or a browser on this machine),
+POST /v1/lease and /v1/lease/release (the vzdump hook), GET /metrics
 (Prometheus), GET /healthz; all but /healthz need `Authorization: Bearer
 <token>` with the token of [serve] token-file. A request waits at most
 min(wait_secs, 60) s for its grant; asking again with the same host, job and
