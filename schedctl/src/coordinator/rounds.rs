@@ -41,6 +41,9 @@ use crate::fleet::planned::PlanBody;
 use crate::store::{ApplyRow, Store};
 use crate::transport::HostTransport;
 
+/// How often the clock-driven gauges follow the time between rounds.
+const REFRESH: Duration = Duration::from_secs(15);
+
 /// Nights the overlap risk is simulated over.
 const RISK_NIGHTS: u32 = 28;
 
@@ -65,6 +68,8 @@ pub struct View {
     pub unfinished: Vec<String>,
     /// The latest thing the coordinator did about plans, in words.
     pub last_action: Option<String>,
+    /// When the latest live plan was made, Unix seconds.
+    pub plan_made_at: Option<i64>,
 }
 
 /// The latest live plan in the store, as the basis of the next decisions.
@@ -133,17 +138,53 @@ impl Rounds {
         Ok(())
     }
 
-    /// Runs a round now and then every `collect-interval-secs`, until `stopping`.
+    /// Runs a round now and then every `collect-interval-secs`, until
+    /// `stopping`; in between, the clock-driven gauges (backup windows, plan
+    /// age) follow the time every [`REFRESH`].
     pub async fn run(self: Arc<Self>, mut stopping: watch::Receiver<bool>) {
         let interval = Duration::from_secs(self.config.serve.collect_interval_secs.max(1));
         loop {
             if let Err(error) = self.round().await {
                 tracing::error!(error = %format!("{error:#}"), "A round of the coordinator failed; the next one comes anyway.");
             }
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                _ = stopping.wait_for(|stop| *stop) => return,
+            let next = tokio::time::Instant::now() + interval;
+            loop {
+                let now = tokio::time::Instant::now();
+                if now >= next {
+                    break;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep((next - now).min(REFRESH)) => {}
+                    _ = stopping.wait_for(|stop| *stop) => return,
+                }
+                self.refresh_clock_gauges(crate::fleet::now());
             }
+        }
+    }
+
+    /// Backup windows and plan age as of `now`, from the latest round's fleet and plan.
+    fn refresh_clock_gauges(&self, now: i64) {
+        let (current, made_at) = {
+            let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+            (view.current.clone(), view.plan_made_at)
+        };
+        if let Some(model) = current.and_then(|snapshot| snapshot.validate().ok()) {
+            self.fill_windows(&model, now);
+        }
+        if let Some(made_at) = made_at {
+            self.metrics
+                .plan_age
+                .get_or_create(&Vec::new())
+                .set((now - made_at).max(0) as f64);
+        }
+    }
+
+    fn fill_windows(&self, model: &scheduler_core::snapshot::Model, now: i64) {
+        for (host, active) in assess::window_active(model, now) {
+            self.metrics
+                .backup_window_active
+                .get_or_create(&HostLabel { host })
+                .set(i64::from(active));
         }
     }
 
@@ -265,12 +306,7 @@ impl Rounds {
             .snapshot
             .validate()
             .context("the snapshot built from the reports is not valid")?;
-        for (host, active) in assess::window_active(&model, now) {
-            self.metrics
-                .backup_window_active
-                .get_or_create(&HostLabel { host })
-                .set(i64::from(active));
-        }
+        self.fill_windows(&model, now);
         let snapshot = fleet.snapshot.clone();
         let report = tokio::task::spawn_blocking(move || {
             let fleet = Fleet::from_snapshot(&snapshot)?;
@@ -351,8 +387,9 @@ impl Rounds {
                 .get_or_create(&Vec::new())
                 .set((now - basis.body.made_at).max(0) as f64);
         }
-        self.view_mut().pending =
-            pending.map(|b| (b.id, b.body.fleet.snapshot.clone(), b.body.plan.clone()));
+        let mut view = self.view_mut();
+        view.plan_made_at = basis.as_ref().map(|b| b.body.made_at);
+        view.pending = pending.map(|b| (b.id, b.body.fleet.snapshot.clone(), b.body.plan.clone()));
         Ok(())
     }
 
