@@ -55,6 +55,12 @@ pub enum Command {
     /// Read and edit /etc/pve/jobs.cfg without losing a byte.
     #[command(name = "jobs-cfg", subcommand)]
     JobsCfg(commands::jobs_cfg::JobsCfgCommand),
+    /// Replay the origin story end to end: simulated Proxmox hosts, real agents and a coordinator, the storm before, the plan, the apply, the storm after.
+    #[command(after_help = DEMO_EXAMPLES)]
+    Demo(commands::demo::DemoArgs),
+    /// Run the coordinator: collect, plan on drift, the lease service for the vzdump hook, /metrics and the status page, until SIGTERM.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(commands::serve::ServeArgs),
 }
 
 const STATUS_EXAMPLES: &str = "\
@@ -131,3 +137,36 @@ Examples:
   schedctl simulate --plan-id 12               # a stored plan against its fleet's current starts
   schedctl simulate --snapshot fleet.json --nights 28
   schedctl simulate --snapshot fleet.json --plan plan.json --format json";
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  schedctl serve                                  # /etc/stagger/schedctl.toml, [serve] section
+  schedctl serve --config ./schedctl.toml
+  schedctl serve --fingerprint                    # the value the agents pin
+
+Every collect-interval-secs it collects every host (like `schedctl status`),
+fills the metrics, and plans again (`schedctl plan`) when there is no plan or
+a job's reserved duration or a host's load drifted by more than
+policy.replan-drift; with approval = \"auto\" it applies the plan
+(`schedctl apply --yes`), else the plan waits for an admin. A jobs.cfg edited
+by hand is not planned over: it shows as stagger_jobs_cfg_drift.
+
+Routes: GET / (the status page; token, or a browser on this machine),
+POST /v1/lease and /v1/lease/release (the vzdump hook), GET /metrics
+(Prometheus), GET /healthz; all but /healthz need `Authorization: Bearer
+<token>` with the token of [serve] token-file. A request waits at most
+min(wait_secs, 60) s for its grant; asking again with the same host, job and
+start keeps its place in the queue. Once bound it prints `listening: URL`.
+Exit 2 for a bad configuration or token file, 1 when the port cannot be bound.";
+
+const DEMO_EXAMPLES: &str = "\
+Examples:
+  schedctl demo                 # the README's first command (./scripts/demo builds and runs it)
+  schedctl demo --nights 7
+
+Everything runs on 127.0.0.1 in a temporary directory: three pve-sim hosts
+(hikurangi, ruapehu, pihanga) with their backup history, a sched-agent on
+each with the vzdump hook installed, and `schedctl serve`. pve-sim and
+sched-agent must lie beside schedctl (cargo build --release -p pve-sim -p
+sched-agent). Every process is stopped and the directory removed at the end,
+also on Ctrl-C (exit 130). Needs no configuration and touches nothing else.";

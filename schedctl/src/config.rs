@@ -95,7 +95,7 @@ pub struct Policy {
     /// Whether `serve` applies a new plan itself (`auto`) or stores it for an admin (`manual`).
     #[serde(default)]
     pub approval: Approval,
-    /// Re-plan when a job's reserved duration drifts by more than this ratio.
+    /// Re-plan when a job's reserved duration (or a host's load profile) drifts by more than this ratio.
     #[serde(default = "default_replan_drift")]
     pub replan_drift: f64,
 }

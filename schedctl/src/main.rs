@@ -18,6 +18,7 @@
 mod cli;
 mod commands;
 mod config;
+mod coordinator;
 mod exit;
 mod fleet;
 mod output;

@@ -9,6 +9,7 @@
 //!
 //! | module | what it checks |
 //! | --- | --- |
+//! | [`demo`] | `schedctl demo`: the storm before, none after, every host named, nothing left behind (Ctrl-C too) |
 //! | [`e2e`] | `schedctl` on fleets of simulated Proxmox hosts over SSH, the Proxmox API and the agent: status, plan, diff, apply with ordered rollout and rollback, stale digests, a host lost mid-rollout, pinned identities |
 //! | [`ops_systemd`] | the units pass `systemd-analyze verify` and reach their security threshold |
 //! | [`ops_rules`] | the alert rules and the backup-window pattern pass their promtool unit tests |
@@ -20,6 +21,7 @@
 
 mod harness;
 
+mod demo;
 mod e2e;
 mod ops_dashboard;
 mod ops_deb;

@@ -2,11 +2,13 @@
 
 pub mod apply;
 pub mod calendar;
+pub mod demo;
 pub mod diff;
 pub mod history;
 pub mod jobs_cfg;
 pub mod plan;
 pub mod rollback;
+pub mod serve;
 pub mod simulate;
 pub mod status;
 
@@ -103,5 +105,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Simulate(args) => simulate::run(&context, &args),
         Command::Calendar(args) => calendar::run(&args),
         Command::JobsCfg(command) => jobs_cfg::run(&command),
+        Command::Serve(args) => serve::run(&context, &args),
+        Command::Demo(args) => demo::run(&args),
     }
 }

@@ -608,13 +608,6 @@ impl Store {
     // --- lease events ----------------------------------------------------
 
     /// Records one lease event (for the coordinator's lease service).
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the coordinator (schedctl serve) records its lease events here"
-        )
-    )]
     pub fn insert_lease_event(&self, event: &LeaseEvent) -> Result<i64, StoreError> {
         self.conn
             .execute(
@@ -626,13 +619,6 @@ impl Store {
     }
 
     /// Lease events, newest first.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the coordinator (schedctl serve) shows its lease events"
-        )
-    )]
     pub fn lease_events(&self, limit: i64) -> Result<Vec<LeaseEvent>, StoreError> {
         let mut stmt = self
             .conn

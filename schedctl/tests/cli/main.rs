@@ -8,4 +8,5 @@ mod calendar;
 mod fleet;
 mod jobs_cfg;
 mod plan;
+mod serve;
 mod simulate;

@@ -18,6 +18,7 @@
 //! | `stale` | jobs.cfg changed between plan and apply: refused, nothing written |
 //! | `killed` | a host lost mid-rollout: the hosts already written are rolled back |
 //! | `identity` | a changed SSH host key or certificate is refused, naming both and what to do |
+//! | `serve` | the coordinator: plans and applies with `approval = "auto"`, waits with `manual`, metrics, drift, status page, killed mid-rollout |
 
 mod fleet;
 
@@ -27,6 +28,7 @@ mod crashed;
 mod identity;
 mod killed;
 mod rollout;
+mod serve;
 mod stale;
 
 /// Bytes as text.

@@ -1,0 +1,571 @@
+//! The serve loop: every `collect-interval-secs`, one round.
+//!
+//! 1. Collect every host's report (at most `concurrency` at once, each
+//!    within `timeout-secs`: `fleet::collect`).
+//! 2. Build the fleet snapshot (`scheduler_core::fleet::build`); tell the
+//!    lease service each job's storage and reserved duration.
+//! 3. Fill the fleet metrics: reachability, reserved durations, who is in a
+//!    planned backup window, jobs.cfg drift, the overlap risk of the current
+//!    schedule (the storm simulator, 28 noisy nights), plan age and pending.
+//! 4. Plan again when [`assess::replan_reason`] says so and every host
+//!    answered: `schedctl plan` stores the plan (what an admin would run);
+//!    with `approval = "auto"` `schedctl apply --yes` writes it, host by host
+//!    in the rollout order, rolling back on failure, recorded in the store.
+//!
+//! Plans and applies run as the admin's own commands, in a child process
+//! with `USER=schedctl-serve` for the history: one code path for both, and
+//! an apply cut short by a crash is found by the next `serve` (or `apply`)
+//! from the store, where every host's step is recorded before it is taken.
+//! A failed round is logged and the next one comes anyway.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _};
+use scheduler_core::fleet::{self as core_fleet, FleetSnapshot};
+use scheduler_core::plan::Plan;
+use scheduler_core::report::HostReport;
+use scheduler_core::sim::{Fleet, Options};
+use scheduler_core::snapshot::Snapshot;
+use tokio::sync::watch;
+
+use super::assess;
+use super::lease_service::LeaseService;
+use super::leases::KnownJob;
+use super::metrics::{HostLabel, JobLabel, Metrics, ResourceLabel, ResultLabel};
+use crate::config::{Approval, Config, TransportKind};
+use crate::fleet::collect;
+use crate::fleet::planned::PlanBody;
+use crate::store::{ApplyRow, Store};
+use crate::transport::HostTransport;
+
+/// How often the clock-driven gauges follow the time between rounds.
+const REFRESH: Duration = Duration::from_secs(15);
+
+/// Nights the overlap risk is simulated over.
+const RISK_NIGHTS: u32 = 28;
+
+/// The longest a plan or an apply child may run.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Who the store records for the coordinator's plans and applies.
+pub const SERVE_USER: &str = "schedctl-serve";
+
+/// What the status page shows, as of the latest round.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// When the latest collection ended, Unix seconds.
+    pub collected_at: Option<i64>,
+    /// The fleet as collected (hosts that answered).
+    pub current: Option<Snapshot>,
+    /// The latest stored plan when it waits to be applied: its id, its snapshot, the plan.
+    pub pending: Option<(i64, Snapshot, Plan)>,
+    /// Hosts that did not answer, with what failed.
+    pub unreachable: Vec<(String, String)>,
+    /// Applies that never finished (a crash mid-rollout), in words.
+    pub unfinished: Vec<String>,
+    /// The latest thing the coordinator did about plans, in words.
+    pub last_action: Option<String>,
+    /// When the latest live plan was made, Unix seconds.
+    pub plan_made_at: Option<i64>,
+}
+
+/// The latest live plan in the store, as the basis of the next decisions.
+struct Basis {
+    id: i64,
+    body: PlanBody,
+    applied: bool,
+}
+
+/// The serve loop's state.
+pub struct Rounds {
+    config: Config,
+    config_path: PathBuf,
+    transports: Vec<Arc<dyn HostTransport>>,
+    metrics: Arc<Metrics>,
+    leases: Arc<LeaseService>,
+    store: Mutex<Store>,
+    view: Arc<RwLock<View>>,
+    /// Before any plan: the first digest seen of each host.
+    first_seen: Mutex<BTreeMap<String, String>>,
+}
+
+impl Rounds {
+    /// The loop for `config` (read from `config_path`, which the plan and
+    /// apply children read again).
+    pub fn new(
+        config: Config,
+        config_path: PathBuf,
+        metrics: Arc<Metrics>,
+        leases: Arc<LeaseService>,
+        view: Arc<RwLock<View>>,
+    ) -> Result<Rounds, super::SetupError> {
+        let hosts: Vec<&crate::config::HostConfig> = config.hosts.iter().collect();
+        let transports = collect::transports(&hosts, &config)
+            .map_err(|e| super::SetupError::Config(e.into()))?;
+        let store = Store::open(&config.store).map_err(|e| super::SetupError::Failed(e.into()))?;
+        Ok(Rounds {
+            config,
+            config_path,
+            transports,
+            metrics,
+            leases,
+            store: Mutex::new(store),
+            view,
+            first_seen: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn view_mut(&self) -> std::sync::RwLockWriteGuard<'_, View> {
+        self.view.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reports applies that never finished (a coordinator or an admin's
+    /// `apply` killed mid-rollout): logged, and shown on the status page.
+    pub fn report_unfinished(&self) -> anyhow::Result<()> {
+        let unfinished = self.store().unfinished_applies()?;
+        let lines: Vec<String> = unfinished.iter().map(describe_unfinished).collect();
+        for line in &lines {
+            tracing::error!("{line}");
+        }
+        self.view_mut().unfinished = lines;
+        Ok(())
+    }
+
+    /// Runs a round now and then every `collect-interval-secs`, until
+    /// `stopping`; in between, the clock-driven gauges (backup windows, plan
+    /// age) follow the time every [`REFRESH`].
+    pub async fn run(self: Arc<Self>, mut stopping: watch::Receiver<bool>) {
+        let interval = Duration::from_secs(self.config.serve.collect_interval_secs.max(1));
+        loop {
+            if let Err(error) = self.round().await {
+                tracing::error!(error = %format!("{error:#}"), "A round of the coordinator failed; the next one comes anyway.");
+            }
+            let next = tokio::time::Instant::now() + interval;
+            loop {
+                let now = tokio::time::Instant::now();
+                if now >= next {
+                    break;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep((next - now).min(REFRESH)) => {}
+                    _ = stopping.wait_for(|stop| *stop) => return,
+                }
+                self.refresh_clock_gauges(crate::fleet::now());
+            }
+        }
+    }
+
+    /// Backup windows and plan age as of `now`, from the latest round's fleet and plan.
+    fn refresh_clock_gauges(&self, now: i64) {
+        let (current, made_at) = {
+            let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+            (view.current.clone(), view.plan_made_at)
+        };
+        if let Some(model) = current.and_then(|snapshot| snapshot.validate().ok()) {
+            self.fill_windows(&model, now);
+        }
+        if let Some(made_at) = made_at {
+            self.metrics
+                .plan_age
+                .get_or_create(&Vec::new())
+                .set((now - made_at).max(0) as f64);
+        }
+    }
+
+    fn fill_windows(&self, model: &scheduler_core::snapshot::Model, now: i64) {
+        for (host, active) in assess::window_active(model, now) {
+            self.metrics
+                .backup_window_active
+                .get_or_create(&HostLabel { host })
+                .set(i64::from(active));
+        }
+    }
+
+    /// One round: collect, assess, maybe plan and apply.
+    pub async fn round(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let outcomes = collect::reports(
+            &self.transports,
+            self.config.concurrency,
+            Duration::from_secs(self.config.timeout_secs),
+        )
+        .await;
+        let mut reports: Vec<(TransportKind, HostReport)> = Vec::new();
+        let mut unreachable = Vec::new();
+        for outcome in outcomes {
+            let reached = outcome.result.is_ok();
+            self.metrics
+                .host_reachable
+                .get_or_create(&HostLabel {
+                    host: outcome.host.clone(),
+                })
+                .set(i64::from(reached));
+            match outcome.result {
+                Ok(report) => reports.push((outcome.kind, report)),
+                Err(error) => {
+                    tracing::warn!(host = %outcome.host, error = %error, "A host did not answer the collection.");
+                    unreachable.push((outcome.host, error.to_string()));
+                }
+            }
+        }
+        let result = match (reports.len(), unreachable.len()) {
+            (0, _) => "failed",
+            (_, 0) => "ok",
+            _ => "partial",
+        };
+        self.metrics
+            .collections
+            .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc();
+        self.metrics
+            .collection_duration
+            .observe(started.elapsed().as_secs_f64());
+        let now = crate::fleet::now();
+        {
+            let mut view = self.view_mut();
+            view.unreachable.clone_from(&unreachable);
+        }
+        if reports.is_empty() {
+            return Err(anyhow!("no host answered the collection"));
+        }
+        let host_reports: Vec<HostReport> = reports.iter().map(|(_, r)| r.clone()).collect();
+        let fleet = core_fleet::build(&host_reports, &crate::fleet::settings(&self.config), now);
+        self.tell_leases(&fleet, &host_reports);
+        self.fill_fleet_metrics(&fleet, now).await?;
+        let basis = self.basis()?;
+        self.fill_drift(&host_reports, basis.as_ref())?;
+        {
+            let mut view = self.view_mut();
+            view.collected_at = Some(now);
+            view.current = Some(fleet.snapshot.clone());
+        }
+        let reason = assess::replan_reason(
+            basis.as_ref().map(|b| &b.body.fleet.snapshot),
+            &fleet.snapshot,
+            self.config.policy.replan_drift,
+        );
+        if let Some(reason) = reason {
+            if unreachable.is_empty() {
+                self.replan(&reason).await;
+            } else {
+                tracing::warn!(
+                    reason,
+                    unreachable = unreachable.len(),
+                    "A new plan is due but waits until every host answers: a plan without a host's jobs could move others onto them."
+                );
+            }
+        }
+        self.fill_plan_metrics(now)?;
+        Ok(())
+    }
+
+    /// The lease service learns each job's storage and reserved duration.
+    fn tell_leases(&self, fleet: &FleetSnapshot, reports: &[HostReport]) {
+        let storages: BTreeMap<(&str, &str), Option<String>> = reports
+            .iter()
+            .flat_map(|r| {
+                r.jobs
+                    .iter()
+                    .map(move |j| ((r.host.as_str(), j.id.as_str()), j.storage.clone()))
+            })
+            .collect();
+        let jobs = assess::reserved(fleet)
+            .into_iter()
+            .map(|(host, job, secs)| KnownJob {
+                storage: storages
+                    .get(&(host.as_str(), job.as_str()))
+                    .cloned()
+                    .flatten(),
+                reserved_secs: Some(secs.round() as i64),
+                host,
+                job,
+            })
+            .collect();
+        self.leases.set_jobs(jobs);
+    }
+
+    /// Reserved durations, backup windows and the overlap risk of the current schedule.
+    async fn fill_fleet_metrics(&self, fleet: &FleetSnapshot, now: i64) -> anyhow::Result<()> {
+        self.metrics.plan_reserved.clear();
+        for (host, job_id, secs) in assess::reserved(fleet) {
+            self.metrics
+                .plan_reserved
+                .get_or_create(&JobLabel { host, job_id })
+                .set(secs);
+        }
+        let model = fleet
+            .snapshot
+            .validate()
+            .context("the snapshot built from the reports is not valid")?;
+        self.fill_windows(&model, now);
+        let snapshot = fleet.snapshot.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            let fleet = Fleet::from_snapshot(&snapshot)?;
+            let options = Options {
+                nights: RISK_NIGHTS,
+                ..Options::default()
+            };
+            anyhow::Ok(fleet.simulate(&fleet.current_schedule(), &options)?)
+        })
+        .await
+        .context("the storm simulation stopped")??;
+        let nights = f64::from(report.nights.max(1));
+        self.metrics
+            .fleet_overlap_risk
+            .get_or_create(&Vec::new())
+            .set(f64::from(report.fleet.nights_with_overlap) / nights);
+        for resource in &report.resources {
+            self.metrics
+                .resource_overlap_risk
+                .get_or_create(&ResourceLabel {
+                    resource: resource.name.clone(),
+                })
+                .set(resource.overlap_probability);
+        }
+        Ok(())
+    }
+
+    /// `stagger_jobs_cfg_drift`: a digest that is neither the latest plan's,
+    /// nor one Stagger wrote, nor (before any plan) the first one seen.
+    fn fill_drift(&self, reports: &[HostReport], basis: Option<&Basis>) -> anyhow::Result<()> {
+        let applies = self.store().applies(50)?;
+        let mut first_seen = self
+            .first_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for report in reports {
+            let mut known: BTreeSet<String> = applies
+                .iter()
+                .flat_map(|a| a.hosts.iter())
+                .filter(|h| h.host == report.host)
+                .filter_map(|h| h.digest_after.clone())
+                .collect();
+            match basis.and_then(|b| b.body.hosts.iter().find(|h| h.host == report.host)) {
+                Some(state) => {
+                    known.insert(state.digest.clone());
+                }
+                None => {
+                    let first = first_seen
+                        .entry(report.host.clone())
+                        .or_insert_with(|| report.jobs_cfg.digest.clone());
+                    known.insert(first.clone());
+                }
+            }
+            let drifted = assess::drifted(&report.jobs_cfg.digest, &known);
+            if drifted {
+                tracing::warn!(host = %report.host, digest = %report.jobs_cfg.digest, "jobs.cfg changed outside Stagger; `schedctl plan` makes a plan from the new file.");
+            }
+            self.metrics
+                .jobs_cfg_drift
+                .get_or_create(&HostLabel {
+                    host: report.host.clone(),
+                })
+                .set(i64::from(drifted));
+        }
+        Ok(())
+    }
+
+    /// Plan age and pending, and the pending plan for the status page.
+    fn fill_plan_metrics(&self, now: i64) -> anyhow::Result<()> {
+        let basis = self.basis()?;
+        let pending = basis
+            .as_ref()
+            .filter(|b| !b.applied && b.body.hosts.iter().any(|h| !h.changes.is_empty()));
+        self.metrics.plan_pending.set(i64::from(pending.is_some()));
+        if let Some(basis) = &basis {
+            self.metrics
+                .plan_age
+                .get_or_create(&Vec::new())
+                .set((now - basis.body.made_at).max(0) as f64);
+        }
+        let mut view = self.view_mut();
+        view.plan_made_at = basis.as_ref().map(|b| b.body.made_at);
+        view.pending = pending.map(|b| (b.id, b.body.fleet.snapshot.clone(), b.body.plan.clone()));
+        Ok(())
+    }
+
+    /// The latest live plan and whether an apply of it succeeded.
+    fn basis(&self) -> anyhow::Result<Option<Basis>> {
+        let store = self.store();
+        let Some(listed) = store.plans(50)?.into_iter().find(|p| p.source == "live") else {
+            return Ok(None);
+        };
+        // The listing leaves the bodies out.
+        let Some(row) = store.plan(Some(listed.id))? else {
+            return Ok(None);
+        };
+        let body: PlanBody = serde_json::from_str(&row.body)
+            .with_context(|| format!("plan {} in the store is not readable", row.id))?;
+        let applied = store
+            .applies(50)?
+            .iter()
+            .any(|a| a.plan_id == row.id && a.status == "ok");
+        Ok(Some(Basis {
+            id: row.id,
+            body,
+            applied,
+        }))
+    }
+
+    /// Makes and stores a new plan; with `approval = "auto"`, applies it.
+    async fn replan(&self, reason: &str) {
+        tracing::info!(reason, "Planning again.");
+        let config = self.config_path.to_string_lossy().into_owned();
+        let planned = self
+            .schedctl(&["plan", "--config", &config, "--format", "json"])
+            .await;
+        let plan_id = match planned {
+            Ok(child) if child.code == Some(0) => {
+                match serde_json::from_str::<serde_json::Value>(&child.stdout)
+                    .ok()
+                    .and_then(|v| v["plan_id"].as_i64().map(|id| (id, v)))
+                {
+                    Some((id, value)) => {
+                        let changes: usize = value["hosts"]
+                            .as_array()
+                            .map(|hosts| {
+                                hosts
+                                    .iter()
+                                    .filter_map(|h| h["changes"].as_array().map(Vec::len))
+                                    .sum()
+                            })
+                            .unwrap_or(0);
+                        let line =
+                            format!("plan {id} made ({reason}): {changes} schedule(s) to change");
+                        tracing::info!(plan = id, changes, "Stored a new plan.");
+                        self.view_mut().last_action = Some(line);
+                        if changes == 0 {
+                            return;
+                        }
+                        id
+                    }
+                    None => {
+                        tracing::error!(output = %child.stdout, "schedctl plan answered no plan id.");
+                        return;
+                    }
+                }
+            }
+            Ok(child) => {
+                tracing::error!(code = ?child.code, error = %child.stderr.trim(), "schedctl plan failed; the next round tries again.");
+                return;
+            }
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "Cannot run schedctl plan.");
+                return;
+            }
+        };
+        if self.config.policy.approval != Approval::Auto {
+            tracing::info!(
+                plan = plan_id,
+                "The plan waits for an admin (approval = \"manual\"): `schedctl diff`, then `schedctl apply`."
+            );
+            return;
+        }
+        self.apply(plan_id).await;
+    }
+
+    /// `schedctl apply PLAN --yes`, counted by its result.
+    async fn apply(&self, plan_id: i64) {
+        let config = self.config_path.to_string_lossy().into_owned();
+        let id = plan_id.to_string();
+        let applied = self
+            .schedctl(&[
+                "apply", &id, "--yes", "--config", &config, "--format", "json",
+            ])
+            .await;
+        let (result, detail) = match applied {
+            Ok(child) => {
+                let status = serde_json::from_str::<serde_json::Value>(&child.stdout)
+                    .ok()
+                    .and_then(|v| v["status"].as_str().map(str::to_owned));
+                let result = match (child.code, status.as_deref()) {
+                    (Some(0), _) => "ok",
+                    (Some(3), _) => "refused",
+                    (_, Some("rolled_back")) => "rolled_back",
+                    _ => "failed",
+                };
+                (result, child.stderr.trim().to_owned())
+            }
+            Err(error) => ("failed", format!("{error:#}")),
+        };
+        self.metrics
+            .applies
+            .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc();
+        let line = format!("apply of plan {plan_id}: {result}");
+        if result == "ok" {
+            tracing::info!(plan = plan_id, "Applied the plan (approval = \"auto\").");
+        } else {
+            tracing::error!(plan = plan_id, result, detail = %detail, "The plan was not applied.");
+        }
+        self.view_mut().last_action = Some(line);
+        if let Err(error) = self.report_unfinished() {
+            tracing::warn!(error = %format!("{error:#}"), "Cannot read the store's applies.");
+        }
+    }
+
+    /// Runs this binary's `args` as a child and waits for it.
+    async fn schedctl(&self, args: &[&str]) -> anyhow::Result<Child> {
+        let exe = std::env::current_exe().context("cannot find the schedctl executable")?;
+        let mut command = tokio::process::Command::new(&exe);
+        command
+            .args(args)
+            .env("USER", SERVE_USER)
+            .env_remove("SUDO_USER")
+            .env_remove("LOGNAME")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(CHILD_TIMEOUT, command.output())
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "`schedctl {}` ran longer than {} s",
+                    args.join(" "),
+                    CHILD_TIMEOUT.as_secs()
+                )
+            })?
+            .with_context(|| format!("cannot run {}", exe.display()))?;
+        Ok(Child {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+}
+
+/// A finished child process.
+struct Child {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// An apply that never finished, with each host's last recorded step.
+fn describe_unfinished(apply: &ApplyRow) -> String {
+    let hosts: Vec<String> = apply
+        .hosts
+        .iter()
+        .map(|h| format!("{} {}", h.host, h.status))
+        .collect();
+    format!(
+        "apply {} of plan {} (started {} by {}) did not finish: {}; `schedctl rollback {}` puts \
+         the hosts it wrote back",
+        apply.id,
+        apply.plan_id,
+        crate::output::utc_time(apply.started_at),
+        apply.started_by,
+        hosts.join(", "),
+        apply.id
+    )
+}
