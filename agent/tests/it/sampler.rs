@@ -27,6 +27,16 @@ fn metrics(http: &Http) -> String {
     .body
 }
 
+/// Sets the flag when dropped, so a failed assertion stops the writer thread
+/// and the scope ends with the failure instead of waiting for it forever.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// The profile value of the slot of now or of the one before (a test may straddle a boundary).
 fn current_value(http: &Http) -> f64 {
     let report = http.get("/v1/report").json();
@@ -60,12 +70,15 @@ fn the_profile_fills_from_io_pressure_and_survives_a_restart() {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
+        let _stop = StopOnDrop(&stop);
         let mut agent = Agent::start(&config);
         let http = Http::new(&agent, support::fingerprint(&config));
         std::thread::sleep(Duration::from_millis(4500));
         let text = metrics(&http);
+        // One sample sees the writer's last write, which on a loaded machine
+        // may be late; the profile's mean over the samples is the exact check.
         let load = support::sample(&text, "stagger_io_load_ratio").expect("load");
-        assert!((0.3..=0.7).contains(&load), "{load}");
+        assert!((0.2..=0.8).contains(&load), "{load}");
         assert_eq!(
             support::sample(&text, r#"stagger_io_pressure_some_ratio{window="10s"}"#),
             Some(0.5)
@@ -126,12 +139,18 @@ fn without_psi_the_busiest_whole_disk_is_the_load() {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
+        let _stop = StopOnDrop(&stop);
         let agent = Agent::start(&config);
         let http = Http::new(&agent, support::fingerprint(&config));
         std::thread::sleep(Duration::from_millis(3500));
         let text = metrics(&http);
+        // The profile's mean over the samples: 0.3 for vda alone; counting its
+        // partition too would give 0.6, the zvol 1.0. (One sample alone may be
+        // off on a loaded machine: it sees the writer's last, perhaps late, write.)
+        let value = current_value(&http);
+        assert!((0.2..=0.42).contains(&value), "{value}");
         let load = support::sample(&text, "stagger_io_load_ratio").expect("load");
-        assert!((0.15..=0.45).contains(&load), "{load}");
+        assert!((0.05..=0.9).contains(&load), "{load}");
         let disk = support::sample(&text, "stagger_disk_io_time_seconds_total").expect("disk time");
         assert!(disk > 0.5, "{disk}");
         assert!(support::sample(&text, "stagger_cpu_iowait_seconds_total").expect("iowait") > 0.0);
@@ -139,7 +158,6 @@ fn without_psi_the_busiest_whole_disk_is_the_load() {
             support::sample(&text, "stagger_io_pressure_some_ratio").is_none(),
             "no PSI, no PSI gauges"
         );
-        stop.store(true, Ordering::Relaxed);
     });
 }
 
