@@ -18,7 +18,8 @@
 //! a hook holds a run back by design (Stagger's lease). So the time the
 //! `job-start` hook takes passes for the run: its guests begin at the
 //! simulated clock's now when the hook returns (real time × speed; a hook
-//! that waits 2 s for a lease at 600× holds the run 20 simulated minutes).
+//! that waits 2 s for a lease at 600× holds the run 20 simulated minutes;
+//! a run without a hook begins its guests at once).
 //! That keeps hosts simulated by separate processes, and a coordinator that
 //! lives in real time, in step. The scheduler loop is one thread: while a
 //! hook waits, every node of the tree waits with it (give each host its own
@@ -382,8 +383,13 @@ impl<'a> Scheduler<'a> {
                 self.finish(index, 0, now, Some(error))?;
                 return Ok(Some(cursor));
             }
-            // The hook's time passed for the run (see the module doc).
-            run.resume_at = Some(self.clock.now_f64().max(cursor));
+            // The hook's time passed for the run (see the module doc); without
+            // a hook nothing waited, whatever the scheduler's lag behind its clock.
+            run.resume_at = Some(if run.hook.is_some() {
+                self.clock.now_f64().max(cursor)
+            } else {
+                cursor
+            });
         }
         if let Some(resume_at) = run.resume_at {
             if resume_at > cursor {

@@ -340,6 +340,51 @@ exit 0\n",
     assert_eq!(run.status, TaskStatus::Ok, "{log}");
 }
 
+#[test]
+fn a_run_without_a_hook_begins_its_guests_at_once_at_any_speed() {
+    // At 100 000× the scheduler runs far behind its clock while it catches
+    // up; only a hook's own time may hold a run back, not that lag.
+    let tree = SimTree::init("jobs-cluster-multi-node.cfg", &[]);
+    let root = tree.root();
+    std::fs::write(root.join("nodes/hikurangi/etc/vzdump.conf"), "# no hook\n")
+        .expect("vzdump.conf");
+    let (from, until) = ((AT_0200 - 120).to_string(), (AT_0200 + 3600).to_string());
+    let out = pve_sim(&[
+        "scheduler",
+        "--root",
+        &tree.root_str(),
+        "--speed",
+        "100000",
+        "--now",
+        &from,
+        "--until",
+        &until,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = std::fs::read_to_string(root.join("nodes/hikurangi/var/log/pve/tasks/index"))
+        .expect("index");
+    let run = parse_index(&index)
+        .expect("index parses")
+        .into_iter()
+        .find(|r| r.upid.starttime() == AT_0200)
+        .expect("the 02:00 run finished");
+    let log = std::fs::read_to_string(
+        root.join("nodes/hikurangi/var/log/pve/tasks")
+            .join(run.upid.log_path()),
+    )
+    .expect("task log");
+    assert_eq!(
+        guest_starts(&log).first(),
+        Some(&"2024-11-03 02:00:00"),
+        "{log}"
+    );
+    assert_eq!(run.end, Some(AT_0200 + 20 * 60), "{log}");
+}
+
 #[tokio::test]
 async fn serve_with_the_scheduler_shows_a_run_through_the_api() {
     let tree = SimTree::init("jobs-cluster-multi-node.cfg", &[]);
