@@ -2,8 +2,9 @@
 //! the real coordinator, and a backup that shares the datastore with a
 //! running one waits at `job-start` until that one has ended.
 //!
-//! Every host is its own `pve-sim` tree (one UTC node, one job with one guest
-//! writing to the storage `pbs`) with a real `sched-agent` whose vzdump hook
+//! Every host is its own `pve-sim` tree (one UTC node, a job with one guest
+//! writing to the storage `pbs`, on Pihanga a second one started in the same
+//! minute) with a real `sched-agent` whose vzdump hook
 //! `sched-agent hook install` put into the tree's vzdump.conf, its
 //! `[coordinator]` pointing at the real `schedctl serve` (HTTPS, certificate
 //! pinned, token). The coordinator collects the agents and knows one
@@ -16,7 +17,7 @@
 //!
 //! | test | shows |
 //! | --- | --- |
-//! | `a_backup_sharing_the_datastore_waits_at_job_start_until_the_running_one_ends` | three runs on one datastore go one after the other, in start order (task logs, run history, lease events, metrics); the next night, with the coordinator stopped, the same runs overlap |
+//! | `a_backup_sharing_the_datastore_waits_at_job_start_until_the_running_one_ends` | runs of three hosts on one datastore go one after the other, in start order, each hook telling its own run from another of its node (task logs, run history, lease events, metrics); the next night, with the coordinator stopped, the same runs overlap |
 //! | `a_lease_never_released_expires_and_a_hook_that_gave_up_withdraws_its_request` | a host dies holding its lease: the lease expires after the reserved duration + margin and the waiting backup goes; a hook whose `lease-wait-max-secs` ran out withdraws its request instead of being granted a lease nobody releases |
 
 use std::os::unix::fs::PermissionsExt;
@@ -40,17 +41,21 @@ const SPEED: i64 = 240;
 /// start a few milliseconds apart, which are seconds at [`SPEED`].
 const SKEW_SECS: i64 = 30;
 /// The nights' backups start at 02:00 UTC; each night is simulated from
-/// 01:58 to 02:40.
-const NIGHT: (i64, i64) = (2 * 3600 - 120, 2 * 3600 + 40 * 60);
+/// 01:58 to 02:45.
+const NIGHT: (i64, i64) = (2 * 3600 - 120, 2 * 3600 + 45 * 60);
 const COORDINATOR_TOKEN: &str = "coordinator-token-guard-e2e-31c9";
 
 /// One host: its job's start (HH:MM UTC), run length alone on the datastore
-/// (simulated minutes), and its hook's `lease-wait-max-secs`.
+/// (simulated minutes), and its hook's `lease-wait-max-secs`; optionally a
+/// second job `backup-<name>-b` with the same start and storage and this
+/// run length (two runs for the hook to tell apart; the node lock runs them
+/// one after the other).
 struct Spec {
     name: &'static str,
     start: &'static str,
     minutes: u32,
     wait_max_secs: u64,
+    second_job_minutes: Option<u32>,
 }
 
 const fn spec(name: &'static str, start: &'static str, minutes: u32) -> Spec {
@@ -59,6 +64,7 @@ const fn spec(name: &'static str, start: &'static str, minutes: u32) -> Spec {
         start,
         minutes,
         wait_max_secs: 30,
+        second_job_minutes: None,
     }
 }
 
@@ -71,7 +77,8 @@ struct LeaseSettings {
 /// A simulated host with its agent.
 struct Host {
     name: String,
-    job: String,
+    /// Its job ids, the main one first.
+    jobs: Vec<String>,
     tree: PathBuf,
     agent: Daemon,
     url: String,
@@ -100,17 +107,33 @@ impl Host {
             .unwrap_or_else(|e| panic!("report of {}: {e}\n{}", self.name, self.agent.log()))
     }
 
-    /// The run of this host's job that started in the night of `midnight`.
+    /// The finished run of this host's main job in the night of `midnight`.
     fn run_in(&self, midnight: i64) -> Option<Run> {
+        self.run_of(&self.jobs[0], midnight)
+    }
+
+    /// The finished run of `job` in the night of `midnight`: the job state
+    /// names the job's latest task, the index tells how it ended.
+    fn run_of(&self, job: &str, midnight: i64) -> Option<Run> {
+        let state = std::fs::read_to_string(
+            self.node_file(&format!("var/lib/pve-manager/jobs/vzdump-{job}.json")),
+        )
+        .ok()?;
+        let state: serde_json::Value = serde_json::from_str(&state).expect("a job state");
+        let upid: Upid = state["upid"].as_str()?.parse().expect("a UPID");
+        if !(midnight..midnight + 86_400).contains(&upid.starttime()) {
+            return None;
+        }
         let index =
             std::fs::read_to_string(self.node_file("var/log/pve/tasks/index")).unwrap_or_default();
         let record = parse_index(&index)
             .expect("the task index parses")
             .into_iter()
-            .find(|r| (midnight..midnight + 86_400).contains(&r.upid.starttime()))?;
+            .find(|r| r.upid == upid)?;
         let log = self.task_log(&record.upid);
         Some(Run {
             host: self.name.clone(),
+            job: job.to_owned(),
             start: record.upid.starttime(),
             begun: first_guest_start(&log),
             end: record.end.expect("a finished task has an end"),
@@ -130,6 +153,7 @@ impl Host {
 #[derive(Debug)]
 struct Run {
     host: String,
+    job: String,
     /// The task's start (its UPID), Unix seconds (simulated).
     start: i64,
     /// When its first guest's backup began (`Backup started at` in the task log).
@@ -233,11 +257,13 @@ impl Guarded {
         // storage and reserved duration. And the first plan is made (stored
         // for an admin), so no planner competes with the nights for the CPU.
         for host in &fleet.hosts {
-            fleet.wait_for_metric(
-                "stagger_plan_reserved_seconds",
-                &[("host", &host.name), ("job_id", &host.job)],
-                |_| true,
-            );
+            for job in &host.jobs {
+                fleet.wait_for_metric(
+                    "stagger_plan_reserved_seconds",
+                    &[("host", &host.name), ("job_id", job)],
+                    |_| true,
+                );
+            }
         }
         fleet.wait_for_metric("stagger_plan_age_seconds", &[], |_| true);
         fleet
@@ -377,17 +403,23 @@ fn start_host(
     coordinator_fp: &str,
 ) -> (Host, String) {
     let name = spec.name;
-    let job = format!("backup-{name}");
-    let tree = init_tree(
-        dir,
-        name,
-        &[&format!("{name}=UTC")],
-        &jobs_cfg_text(name, &format!("{} UTC", spec.start), vmid),
-    );
+    let schedule = format!("{} UTC", spec.start);
+    let mut jobs = vec![(format!("backup-{name}"), spec.minutes)];
+    let mut jobs_cfg = jobs_cfg_text(name, &schedule, vmid);
+    if let Some(minutes) = spec.second_job_minutes {
+        jobs.push((format!("backup-{name}-b"), minutes));
+        jobs_cfg.push_str(
+            &jobs_cfg_text(name, &schedule, vmid + 10)
+                .replace(&format!("backup-{name}\n"), &format!("backup-{name}-b\n")),
+        );
+    }
+    let tree = init_tree(dir, name, &[&format!("{name}=UTC")], &jobs_cfg);
     let sim_config = tree.join("pve-sim.json");
     let mut sim: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&sim_config).unwrap()).unwrap();
-    sim["runs"]["job-minutes"] = serde_json::json!({ &job: spec.minutes });
+    for (job, minutes) in &jobs {
+        sim["runs"]["job-minutes"][job] = serde_json::json!(minutes);
+    }
     std::fs::write(&sim_config, sim.to_string()).unwrap();
 
     let node = tree.join("nodes").join(name);
@@ -458,7 +490,7 @@ fn start_host(
     );
     let host = Host {
         name: name.to_owned(),
-        job,
+        jobs: jobs.into_iter().map(|(job, _)| job).collect(),
         tree,
         agent: daemon,
         url,
@@ -540,6 +572,7 @@ fn sample(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> 
 struct LeaseEvent {
     at: i64,
     host: String,
+    job: String,
     started: i64,
     event: String,
     detail: String,
@@ -550,16 +583,17 @@ fn read_lease_events(store: &Path) -> Vec<LeaseEvent> {
         rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .expect("open the coordinator's store");
     let mut query = db
-        .prepare("SELECT at, host, started, event, detail FROM lease_events ORDER BY id")
+        .prepare("SELECT at, host, job, started, event, detail FROM lease_events ORDER BY id")
         .expect("the lease_events table");
     query
         .query_map([], |row| {
             Ok(LeaseEvent {
                 at: row.get(0)?,
                 host: row.get(1)?,
-                started: row.get(2)?,
-                event: row.get(3)?,
-                detail: row.get(4)?,
+                job: row.get(2)?,
+                started: row.get(3)?,
+                event: row.get(4)?,
+                detail: row.get(5)?,
             })
         })
         .expect("query")
@@ -567,15 +601,15 @@ fn read_lease_events(store: &Path) -> Vec<LeaseEvent> {
         .collect()
 }
 
-/// `host event` per event of the runs in `runs`, in order.
+/// `job event` per event of the runs in `runs`, in order.
 fn story(events: &[LeaseEvent], runs: &[&Run]) -> Vec<String> {
     events
         .iter()
         .filter(|e| {
             runs.iter()
-                .any(|r| r.host == e.host && r.start == e.started)
+                .any(|r| r.host == e.host && r.job == e.job && r.start == e.started)
         })
-        .map(|e| format!("{} {}", e.host, e.event))
+        .map(|e| format!("{} {}", e.job, e.event))
         .collect()
 }
 
@@ -611,7 +645,10 @@ fn a_backup_sharing_the_datastore_waits_at_job_start_until_the_running_one_ends(
         &[
             spec("hikurangi", "02:00", 20),
             spec("ruapehu", "02:05", 5),
-            spec("pihanga", "02:10", 5),
+            Spec {
+                second_job_minutes: Some(3),
+                ..spec("pihanga", "02:10", 5)
+            },
         ],
         &LeaseSettings {
             unknown_duration_minutes: 60.0,
@@ -621,7 +658,12 @@ fn a_backup_sharing_the_datastore_waits_at_job_start_until_the_running_one_ends(
     let midnight = recent_midnight();
     let runs = fleet.night(midnight);
     let (a, b, c) = (&runs[0], &runs[1], &runs[2]);
-    let all = timeline(&[a, b, c]);
+    // Pihanga's second job started with its first and waited for the node
+    // lock, then took its lease at once: the datastore was free by then.
+    let d = &fleet.hosts[2]
+        .run_of("backup-pihanga-b", midnight)
+        .expect("pihanga's second run");
+    let all = timeline(&[a, b, c, d]);
 
     // Each task started on schedule; Hikurangi's guest began at once.
     assert_eq!(a.start, midnight + 2 * 3600, "{all}");
@@ -632,63 +674,68 @@ fn a_backup_sharing_the_datastore_waits_at_job_start_until_the_running_one_ends(
     // Ruapehu's had: the datastore never had two backups at once.
     assert!(b.begun >= a.end - SKEW_SECS, "ruapehu did not wait:\n{all}");
     assert!(c.begun >= b.end - SKEW_SECS, "pihanga did not wait:\n{all}");
+    assert!(d.start == c.start && d.begun >= c.end - SKEW_SECS, "{all}");
     assert!(b.begun - b.start >= 10 * 60, "{all}");
-    for run in [a, b, c] {
+    for run in [a, b, c, d] {
         assert_eq!(run.status, TaskStatus::Ok, "{all}");
     }
-    // The task logs say so, in the hooks' words.
-    assert!(a.log.contains("granted after 0 s"), "{all}");
-    for run in [b, c] {
+    // The task logs say so, in the hooks' words: each hook told its own run
+    // (two runs of one node started in the same minute) by its lease id.
+    let waited = |run: &Run| -> u64 {
         let lease = format!(
-            "INFO: stagger: lease {}/backup-{}/{} for backup-{} granted after ",
-            run.host, run.host, run.start, run.host
+            "INFO: stagger: lease {}/{}/{} for {} granted after ",
+            run.host, run.job, run.start, run.job
         );
-        let waited: u64 = run
-            .log
+        run.log
             .lines()
             .find_map(|l| l.strip_prefix(lease.as_str()))
             .and_then(|rest| rest.strip_suffix(" s"))
             .and_then(|secs| secs.parse().ok())
-            .unwrap_or_else(|| panic!("no `{lease}` line:\n{all}"));
-        assert!(waited >= 2, "{} waited {waited} s:\n{all}", run.host);
-    }
+            .unwrap_or_else(|| panic!("no `{lease}` line:\n{all}"))
+    };
+    assert_eq!(waited(a), 0, "{all}");
+    assert!(waited(b) >= 2, "{all}");
+    assert!(waited(c) >= 2, "{all}");
+    assert!(waited(d) <= 1, "{all}");
 
     // The coordinator's record: who waited for whom, and in which order.
-    let events = fleet.lease_events(8);
+    let events = fleet.lease_events(10);
     assert_eq!(
-        story(&events, &[a, b, c]),
+        story(&events, &[a, b, c, d]),
         [
-            "hikurangi granted",
-            "ruapehu queued",
-            "pihanga queued",
-            "hikurangi released",
-            "ruapehu granted",
-            "ruapehu released",
-            "pihanga granted",
-            "pihanga released",
+            "backup-hikurangi granted",
+            "backup-ruapehu queued",
+            "backup-pihanga queued",
+            "backup-hikurangi released",
+            "backup-ruapehu granted",
+            "backup-ruapehu released",
+            "backup-pihanga granted",
+            "backup-pihanga released",
+            "backup-pihanga-b granted",
+            "backup-pihanga-b released",
         ],
         "{events:#?}"
     );
-    let at = |host: &str, event: &str| {
+    let at = |job: &str, event: &str| {
         events
             .iter()
-            .find(|e| e.host == host && e.event == event)
+            .find(|e| e.job == job && e.event == event)
             .map(|e| e.at)
             .unwrap()
     };
-    assert!(at("ruapehu", "granted") >= at("hikurangi", "released"));
-    assert!(at("pihanga", "granted") >= at("ruapehu", "released"));
+    assert!(at("backup-ruapehu", "granted") >= at("backup-hikurangi", "released"));
+    assert!(at("backup-pihanga", "granted") >= at("backup-ruapehu", "released"));
     assert!(
-        at("ruapehu", "granted") - at("ruapehu", "queued") >= 2,
+        at("backup-ruapehu", "granted") - at("backup-ruapehu", "queued") >= 2,
         "{events:#?}"
     );
     let metrics = fleet.metrics();
     let value = |name: &str, labels: &[(&str, &str)]| {
         sample(&metrics, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?}:\n{metrics}"))
     };
-    assert_eq!(value("stagger_leases_granted_total", &[]), 3.0);
+    assert_eq!(value("stagger_leases_granted_total", &[]), 4.0);
     assert_eq!(value("stagger_leases_queued_total", &[]), 2.0);
-    assert_eq!(value("stagger_leases_released_total", &[]), 3.0);
+    assert_eq!(value("stagger_leases_released_total", &[]), 4.0);
     assert_eq!(value("stagger_leases_expired_total", &[]), 0.0);
     assert_eq!(value("stagger_leases_active", &[]), 0.0);
     assert_eq!(
@@ -698,29 +745,35 @@ fn a_backup_sharing_the_datastore_waits_at_job_start_until_the_running_one_ends(
         ),
         0.0
     );
-    assert_eq!(value("stagger_lease_wait_seconds_count", &[]), 3.0);
+    assert_eq!(value("stagger_lease_wait_seconds_count", &[]), 4.0);
     assert!(
         value("stagger_lease_wait_seconds_sum", &[]) >= 4.0,
         "{metrics}"
     );
 
-    // Each agent recorded its run and its hook's wait.
-    for (host, run) in fleet.hosts.iter().zip([a, b, c]) {
+    // Each agent recorded its runs (the task's start to its end, the wait
+    // included) and its hook's waits.
+    for run in [a, b, c, d] {
+        let host = fleet.hosts.iter().find(|h| h.name == run.host).unwrap();
         fleet.wait_for_agent(host);
         let report = host.report();
-        let recorded = report["jobs"][0]["runs"]
+        let recorded = report["jobs"]
             .as_array()
+            .and_then(|jobs| jobs.iter().find(|j| j["id"] == run.job.as_str()))
+            .and_then(|job| job["runs"].as_array())
             .and_then(|runs| runs.iter().find(|r| r["upid"] == run.upid.as_str()))
-            .unwrap_or_else(|| panic!("{} has no run {}: {report}", host.name, run.upid))
+            .unwrap_or_else(|| panic!("{} has no run {}: {report}", run.job, run.upid))
             .clone();
         assert_eq!(recorded["start"], run.start, "{recorded}");
         assert_eq!(recorded["end"], run.end, "{recorded}");
         assert_eq!(recorded["result"], "ok", "{recorded}");
+    }
+    for (host, runs) in fleet.hosts.iter().zip([1.0, 1.0, 2.0]) {
         let agent = host.metrics();
         let labels = [("host", host.name.as_str())];
         assert_eq!(
             sample(&agent, "stagger_hook_lease_wait_seconds_count", &labels),
-            Some(1.0),
+            Some(runs),
             "{agent}"
         );
         let waited = sample(&agent, "stagger_hook_lease_wait_seconds_sum", &labels).unwrap();
