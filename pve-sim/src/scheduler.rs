@@ -13,6 +13,19 @@
 //! other (per guest `backup-start`, `pre-stop`, `pre-restart`, `post-restart`,
 //! `backup-end`, `log-end` in snapshot mode), `job-end`, and finishes: an
 //! index line, the `active` file, the task log, the job state `stopped`.
+//!
+//! vzdump waits for its hook however long it runs, and `job-start` is where
+//! a hook holds a run back by design (Stagger's lease). So the time the
+//! `job-start` hook takes passes for the run: its guests begin at the
+//! simulated clock's now when the hook returns (real time × speed; a hook
+//! that waits 2 s for a lease at 600× holds the run 20 simulated minutes;
+//! a run without a hook begins its guests at once).
+//! That keeps hosts simulated by separate processes, and a coordinator that
+//! lives in real time, in step. The scheduler loop is one thread: while a
+//! hook waits, every node of the tree waits with it (give each host its own
+//! tree and process when hooks wait on one another). The other phases count
+//! as instant, so that a hook process's few milliseconds do not become
+//! simulated minutes at a high speed-up.
 //! A run alone on its storage takes its configured minutes; runs sharing a
 //! storage slow each other down (1 + 0.5 per other run). Each node's
 //! `proc/pressure/io` follows the runs sharing its storage.
@@ -40,7 +53,7 @@ const ROUND: i64 = 60;
 
 /// Runs the scheduler from the clock's now until `until` (forever when `None`).
 pub fn run(tree: &Tree, config: &SimConfig, clock: &Clock, until: Option<i64>) -> Result<()> {
-    let mut sim = Scheduler::new(tree, config);
+    let mut sim = Scheduler::new(tree, config, clock);
     let mut round_at = (clock.now() / ROUND + 1) * ROUND;
     sim.write_pressure(clock.now(), 0)?;
     loop {
@@ -68,6 +81,7 @@ fn wait_until(clock: &Clock, epoch: f64) {
 struct Scheduler<'a> {
     tree: &'a Tree,
     config: &'a SimConfig,
+    clock: &'a Clock,
     nodes: Vec<NodeSim>,
     next_pid: u32,
     first_round: bool,
@@ -92,6 +106,11 @@ struct Run {
     guests: Vec<Guest>,
     lock_deadline: i64,
     has_lock: bool,
+    /// After `job-start`: when its hook returned, the simulated time the
+    /// first guest begins at (`None` once it has begun, and before).
+    resume_at: Option<f64>,
+    /// The node's time zone, for the task log's clock times.
+    tz: chrono_tz::Tz,
     /// Simulated seconds of work per guest when alone on the storage.
     guest_work: f64,
     guest: usize,
@@ -104,7 +123,7 @@ struct Run {
 }
 
 impl<'a> Scheduler<'a> {
-    fn new(tree: &'a Tree, config: &'a SimConfig) -> Scheduler<'a> {
+    fn new(tree: &'a Tree, config: &'a SimConfig, clock: &'a Clock) -> Scheduler<'a> {
         let nodes = config
             .nodes
             .iter()
@@ -118,6 +137,7 @@ impl<'a> Scheduler<'a> {
         Scheduler {
             tree,
             config,
+            clock,
             nodes,
             next_pid: 0x0010_0000,
             first_round: true,
@@ -260,6 +280,8 @@ impl<'a> Scheduler<'a> {
             guests,
             lock_deadline: now + lockwait * 60,
             has_lock: false,
+            resume_at: None,
+            tz: node.config.tz(),
             guest_work,
             guest: 0,
             done_in_guest: 0.0,
@@ -361,6 +383,19 @@ impl<'a> Scheduler<'a> {
                 self.finish(index, 0, now, Some(error))?;
                 return Ok(Some(cursor));
             }
+            // The hook's time passed for the run (see the module doc); without
+            // a hook nothing waited, whatever the scheduler's lag behind its clock.
+            run.resume_at = Some(if run.hook.is_some() {
+                self.clock.now_f64().max(cursor)
+            } else {
+                cursor
+            });
+        }
+        if let Some(resume_at) = run.resume_at {
+            if resume_at > cursor {
+                return Ok((resume_at < to as f64).then_some(resume_at));
+            }
+            run.resume_at = None;
             if !run.guests.is_empty() {
                 run.start_guest(now);
             }
@@ -451,11 +486,11 @@ impl<'a> Scheduler<'a> {
         write_state(&state_path, &state)
     }
 
-    /// Lock-holding runs per storage, cluster-wide.
+    /// Runs backing up (holding the lock, past `job-start`) per storage, cluster-wide.
     fn storage_load(&self) -> BTreeMap<String, usize> {
         let mut load = BTreeMap::new();
         for node in &self.nodes {
-            if let Some(run) = node.runs.first().filter(|r| r.has_lock) {
+            if let Some(run) = node.runs.first().filter(|r| r.is_writing()) {
                 *load.entry(run.storage.clone()).or_insert(0) += 1;
             }
         }
@@ -469,7 +504,7 @@ impl<'a> Scheduler<'a> {
             let sharing = node
                 .runs
                 .first()
-                .filter(|r| r.has_lock)
+                .filter(|r| r.is_writing())
                 .and_then(|r| load.get(&r.storage).copied())
                 .unwrap_or(0);
             node.pressure.advance(sharing, dt as f64);
@@ -485,6 +520,21 @@ impl<'a> Scheduler<'a> {
 }
 
 impl Run {
+    /// Whether the run is backing up now: it holds the node lock and its
+    /// `job-start` hook let it go.
+    fn is_writing(&self) -> bool {
+        self.has_lock && self.resume_at.is_none()
+    }
+
+    /// A task-log clock time in the node's zone, as vzdump prints it (`%F %T`).
+    fn local_time(&self, at: i64) -> String {
+        self.tz
+            .timestamp_opt(at, 0)
+            .single()
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default()
+    }
+
     /// Runs the hook script for `args` (phase first) with vzdump's environment;
     /// the error text vzdump reports when it fails.
     fn hook_phase(&mut self, args: &[&str], guest: Option<&Guest>, now: i64) -> Result<(), String> {
@@ -574,6 +624,8 @@ impl Run {
             "INFO: Starting Backup of VM {} ({})",
             guest.vmid, guest.guest_type
         ));
+        let started = self.local_time(now);
+        self.log.push(format!("INFO: Backup started at {started}"));
         let phases: &[&str] = if self.mode == "snapshot" {
             &["backup-start", "pre-stop", "pre-restart", "post-restart"]
         } else {
@@ -600,6 +652,9 @@ impl Run {
                 secs / 60 % 60,
                 secs % 60
             ));
+            let finished = self.local_time(now);
+            self.log
+                .push(format!("INFO: Backup finished at {finished}"));
         }
         let mode = self.mode.clone();
         let vmid = guest.vmid.to_string();
@@ -622,6 +677,8 @@ impl Run {
                 self.failed_guests += 1;
                 self.log
                     .push(format!("ERROR: Backup of VM {vmid} failed - {error}"));
+                let failed = self.local_time(now);
+                self.log.push(format!("INFO: Failed at {failed}"));
                 if let Err(abort) =
                     self.hook_phase(&["backup-abort", &mode, &vmid], Some(guest), now)
                 {

@@ -210,7 +210,26 @@ fn a_night_at_600x_leaves_records_hooks_and_pressure_like_proxmox() {
     let guest_env = &calls[2].1;
     assert_eq!(guest_env["VMTYPE"], "qemu");
     assert_eq!(guest_env["HOSTNAME"], "vm100");
-    assert_eq!(guest_env["TARGET"], "vm/100/2024-11-02T13:00:00Z");
+    // The first guest begins when job-start's hook has returned: the shell
+    // hook's few milliseconds are a few simulated seconds at 600×. TARGET and
+    // the task log (in the node's zone) name the same second.
+    let begun = target_time(&guest_env["TARGET"], "vm/100/");
+    assert!(
+        (AT_0200..AT_0200 + 120).contains(&begun),
+        "first guest began {} s after the start",
+        begun - AT_0200
+    );
+    let hikurangi_log = std::fs::read_to_string(
+        root.join("nodes/hikurangi/var/log/pve/tasks")
+            .join(hikurangi[0].upid.log_path()),
+    )
+    .expect("task log");
+    let started_line = format!("INFO: Backup started at {}", nz_time(begun));
+    assert!(hikurangi_log.contains(&started_line), "{hikurangi_log}");
+    assert!(
+        hikurangi_log.contains("INFO: Backup finished at 2024-11-03 02:"),
+        "{hikurangi_log}"
+    );
     assert!(!guest_env.contains_key("PATH"));
     let pihanga_calls = hook_calls(hooks, "pihanga");
     let pihanga_phases: Vec<&str> = pihanga_calls.iter().map(|(a, _)| a.as_str()).collect();
@@ -221,6 +240,149 @@ fn a_night_at_600x_leaves_records_hooks_and_pressure_like_proxmox() {
     assert_eq!(pihanga_phases[refused_at + 1], "backup-abort snapshot 301");
     assert_eq!(pihanga_phases[refused_at + 2], "log-end snapshot 301");
     assert_eq!(pihanga_phases[refused_at + 3], "backup-start snapshot 302");
+}
+
+/// The Unix time of a PBS `TARGET` (`vm/100/2024-11-02T13:00:05Z`).
+fn target_time(target: &str, prefix: &str) -> i64 {
+    let stamp = target
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("TARGET {target:?} does not start with {prefix:?}"));
+    chrono::DateTime::parse_from_rfc3339(stamp)
+        .unwrap_or_else(|e| panic!("TARGET {target:?}: {e}"))
+        .timestamp()
+}
+
+/// A task-log clock time in the tree's zone (`2024-11-03 02:00:05`).
+fn nz_time(at: i64) -> String {
+    use chrono::TimeZone;
+    chrono_tz::Pacific::Auckland
+        .timestamp_opt(at, 0)
+        .single()
+        .expect("an unambiguous time")
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// The `Backup started at` times of a task log, in order.
+fn guest_starts(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("INFO: Backup started at "))
+        .collect()
+}
+
+#[test]
+fn a_hook_that_waits_at_job_start_holds_its_run_back() {
+    let tree = SimTree::init("jobs-cluster-multi-node.cfg", &[]);
+    let root = tree.root();
+    // Hikurangi's hook waits one second at job-start (a lease not yet free):
+    // at 600× that is ten simulated minutes before the first guest.
+    let script = tree.dir.path().join("waiting-hook.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh
+if [ \"$1\" = job-start ]; then /bin/sleep 1; echo 'stagger: waited'; fi
+exit 0\n",
+    )
+    .expect("hook written");
+    let status = Command::new("/bin/chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .expect("chmod");
+    assert!(status.success());
+    std::fs::write(
+        root.join("nodes/hikurangi/etc/vzdump.conf"),
+        format!("script: {}\n", script.display()),
+    )
+    .expect("vzdump.conf");
+    let (from, until) = ((AT_0200 - 120).to_string(), (AT_0200 + 40 * 60).to_string());
+    let out = pve_sim(&[
+        "scheduler",
+        "--root",
+        &tree.root_str(),
+        "--speed",
+        "600",
+        "--now",
+        &from,
+        "--until",
+        &until,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = std::fs::read_to_string(root.join("nodes/hikurangi/var/log/pve/tasks/index"))
+        .expect("index");
+    let run = parse_index(&index)
+        .expect("index parses")
+        .into_iter()
+        .find(|r| r.upid.starttime() == AT_0200)
+        .expect("the 02:00 run finished");
+    let log = std::fs::read_to_string(
+        root.join("nodes/hikurangi/var/log/pve/tasks")
+            .join(run.upid.log_path()),
+    )
+    .expect("task log");
+    let starts = guest_starts(&log);
+    assert_eq!(starts.len(), 3, "{log}");
+    // The task began at 02:00; its guests only after the hook's ten minutes.
+    assert!(starts[0] >= "2024-11-03 02:10:00", "{log}");
+    assert!(starts[0] < "2024-11-03 02:13:00", "{log}");
+    assert!(log.contains("INFO: stagger: waited"), "{log}");
+    // The default 20 minutes of work come after the wait.
+    let end = run.end.expect("an end time");
+    assert!(
+        end - AT_0200 >= 30 * 60,
+        "ended {} s after its start",
+        end - AT_0200
+    );
+    assert_eq!(run.status, TaskStatus::Ok, "{log}");
+}
+
+#[test]
+fn a_run_without_a_hook_begins_its_guests_at_once_at_any_speed() {
+    // At 100 000× the scheduler runs far behind its clock while it catches
+    // up; only a hook's own time may hold a run back, not that lag.
+    let tree = SimTree::init("jobs-cluster-multi-node.cfg", &[]);
+    let root = tree.root();
+    std::fs::write(root.join("nodes/hikurangi/etc/vzdump.conf"), "# no hook\n")
+        .expect("vzdump.conf");
+    let (from, until) = ((AT_0200 - 120).to_string(), (AT_0200 + 3600).to_string());
+    let out = pve_sim(&[
+        "scheduler",
+        "--root",
+        &tree.root_str(),
+        "--speed",
+        "100000",
+        "--now",
+        &from,
+        "--until",
+        &until,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = std::fs::read_to_string(root.join("nodes/hikurangi/var/log/pve/tasks/index"))
+        .expect("index");
+    let run = parse_index(&index)
+        .expect("index parses")
+        .into_iter()
+        .find(|r| r.upid.starttime() == AT_0200)
+        .expect("the 02:00 run finished");
+    let log = std::fs::read_to_string(
+        root.join("nodes/hikurangi/var/log/pve/tasks")
+            .join(run.upid.log_path()),
+    )
+    .expect("task log");
+    assert_eq!(
+        guest_starts(&log).first(),
+        Some(&"2024-11-03 02:00:00"),
+        "{log}"
+    );
+    assert_eq!(run.end, Some(AT_0200 + 20 * 60), "{log}");
 }
 
 #[tokio::test]

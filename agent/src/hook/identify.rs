@@ -144,15 +144,14 @@ pub fn candidates(
         .collect()
 }
 
-/// The phases each run has had, from `runs.json` and the spool in `state_dir`.
+/// The phases each run has had, from the spool and `runs.json` in `state_dir`.
+///
+/// The spool is read first: the daemon saves `runs.json` with an event before
+/// it takes the event out of the spool, so an event folded in between the two
+/// reads is in the `runs.json` read second. (Read the other way round, such an
+/// event is in neither, and the run looks as if it never had that phase.)
 pub fn seen_phases(state_dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let history: Option<RunHistory> = std::fs::read(state::runs_path(state_dir))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    for (upid, phases) in history.map(|h| h.phases).unwrap_or_default() {
-        seen.entry(upid).or_default().extend(phases);
-    }
     for (_, event) in events::read_spool(&state::spool_dir(state_dir)) {
         if let Ok(events::HookEvent {
             upid: Some(upid),
@@ -162,6 +161,12 @@ pub fn seen_phases(state_dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
         {
             seen.entry(upid).or_default().insert(phase);
         }
+    }
+    let history: Option<RunHistory> = std::fs::read(state::runs_path(state_dir))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    for (upid, phases) in history.map(|h| h.phases).unwrap_or_default() {
+        seen.entry(upid).or_default().extend(phases);
     }
     seen
 }

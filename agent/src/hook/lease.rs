@@ -6,6 +6,13 @@
 //! [`CONNECT_TIMEOUT`], so a coordinator that is down costs about a second;
 //! the whole wait never goes past the deadline the caller sets
 //! (`lease-wait-max-secs` after the hook started).
+//!
+//! A hook that gives up while its request is queued withdraws it (a release
+//! of the queued lease id): left in the queue, the request would be granted
+//! once the resource frees, to a backup that is already running, and that
+//! grant would hold the resource until it expires, since no `job-end` knows
+//! of it. Between two asks the hook pauses at least [`MIN_ASK_INTERVAL`], so
+//! a short wait is held by the server rather than asked in a tight loop.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -24,6 +31,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(800);
 const HOLD_MAX_SECS: u64 = 60;
 /// Time allowed beyond the held-open wait for the answer to arrive.
 const ANSWER_MARGIN: Duration = Duration::from_secs(5);
+/// The shortest time between two asks for the same lease.
+pub const MIN_ASK_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a withdrawal may take: the hook is past its wait already.
+pub const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How the wait for a lease ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +54,9 @@ pub enum Wait {
         message: String,
         /// How long the hook waited.
         waited: Duration,
+        /// The id of the request the coordinator queued, if it did: the
+        /// caller withdraws it.
+        queued: Option<String>,
     },
 }
 
@@ -71,10 +85,12 @@ pub fn client(config: &CoordinatorConfig) -> Result<Client, (FailOpen, String)> 
 /// Asks for the lease of `request` until it is granted or `deadline` passes.
 pub async fn wait_for_lease(client: &Client, mut request: LeaseRequest, deadline: Instant) -> Wait {
     let started = Instant::now();
-    let fail = |reason, message: String| Wait::FailOpen {
+    let mut queued: Option<String> = None;
+    let fail = |reason, message: String, queued: Option<String>| Wait::FailOpen {
         reason,
         message,
         waited: started.elapsed(),
+        queued,
     };
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -82,14 +98,10 @@ pub async fn wait_for_lease(client: &Client, mut request: LeaseRequest, deadline
             return fail(
                 FailOpen::timeout,
                 format!("no grant within {} s", started.elapsed().as_secs()),
+                queued,
             );
         }
-        // Ask the server to hold the request a little less than what is left,
-        // so its answer arrives before the deadline.
-        let hold = remaining
-            .saturating_sub(ANSWER_MARGIN)
-            .as_secs()
-            .min(HOLD_MAX_SECS);
+        let hold = hold_secs(remaining);
         request.wait_secs = hold;
         let asked = Instant::now();
         let answer = tokio::time::timeout(
@@ -102,6 +114,7 @@ pub async fn wait_for_lease(client: &Client, mut request: LeaseRequest, deadline
                 return fail(
                     FailOpen::timeout,
                     format!("no grant within {} s", started.elapsed().as_secs()),
+                    queued,
                 )
             }
             Ok(Ok(lease)) if lease.granted => {
@@ -110,20 +123,15 @@ pub async fn wait_for_lease(client: &Client, mut request: LeaseRequest, deadline
                     waited: started.elapsed(),
                 }
             }
-            Ok(Ok(queued)) => {
+            Ok(Ok(answer)) => {
                 tracing::debug!(
-                    reason = queued.reason.as_str(),
+                    reason = answer.reason.as_str(),
                     "Still queued for the lease."
                 );
-                // A server that answered at once instead of holding: do not spin.
-                let held = asked.elapsed();
-                if held < Duration::from_secs(hold.min(5)) {
-                    let pause = Duration::from_secs(hold.min(5)) - held;
-                    tokio::time::sleep(
-                        pause.min(deadline.saturating_duration_since(Instant::now())),
-                    )
+                queued = Some(answer.lease_id);
+                let pause = pause_before_asking_again(hold, asked.elapsed());
+                tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now())))
                     .await;
-                }
             }
             Ok(Err(error)) => {
                 let reason = match &error {
@@ -134,19 +142,41 @@ pub async fn wait_for_lease(client: &Client, mut request: LeaseRequest, deadline
                     | stagger_service::Error::Identity { .. } => FailOpen::unreachable,
                     _ => FailOpen::other,
                 };
-                return fail(reason, error.to_string());
+                return fail(reason, error.to_string(), queued);
             }
         }
     }
 }
 
-/// Releases a lease (best effort: an unknown lease is already gone).
-pub async fn release(client: &Client, lease_id: &str) -> Result<(), String> {
+/// How long to ask the server to hold a request open when `remaining` is
+/// left before the deadline: a little less, so that the answer arrives in
+/// time ([`ANSWER_MARGIN`], or a quarter of what is left when that is
+/// short), and at most [`HOLD_MAX_SECS`].
+pub fn hold_secs(remaining: Duration) -> u64 {
+    let margin = ANSWER_MARGIN.min(remaining / 4);
+    remaining
+        .saturating_sub(margin)
+        .as_secs()
+        .min(HOLD_MAX_SECS)
+}
+
+/// The pause before asking again after a "still queued" answer that came
+/// `held` after asking for a hold of `hold` s: a server that answered
+/// sooner (or a hold of 0) is not asked again in a tight loop.
+pub fn pause_before_asking_again(hold: u64, held: Duration) -> Duration {
+    Duration::from_secs(hold.min(5))
+        .max(MIN_ASK_INTERVAL)
+        .saturating_sub(held)
+}
+
+/// Releases a lease, granted or still queued (best effort: an unknown lease
+/// is already gone), waiting at most `limit` for the answer.
+pub async fn release(client: &Client, lease_id: &str, limit: Duration) -> Result<(), String> {
     let body = LeaseRelease {
         lease_id: lease_id.to_owned(),
     };
     match tokio::time::timeout(
-        Duration::from_secs(5),
+        limit,
         client.post::<_, serde_json::Value>("/v1/lease/release", &body),
     )
     .await
@@ -154,11 +184,13 @@ pub async fn release(client: &Client, lease_id: &str) -> Result<(), String> {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(stagger_service::Error::Status { status: 404, .. })) => Ok(()),
         Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("no answer within 5 s".to_owned()),
+        Err(_) => Err(format!("no answer within {} s", limit.as_secs_f64())),
     }
 }
 
-/// A lease the hook holds, kept in `state-dir/leases/` from `job-start` to `job-end`.
+/// A lease the hook holds, kept in `state-dir/leases/` from `job-start` to
+/// `job-end`; also a queued request the hook could not withdraw when it gave
+/// up, so that `job-end` withdraws it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldLease {
     /// The run's task.
@@ -201,6 +233,28 @@ pub fn forget_expired(dir: &Path, now: i64) {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_lease_wait_is_held_by_the_server_not_asked_in_a_loop() {
+        // lease-wait-max-secs = 2 once asked for a hold of 0 s, and answered
+        // at once the hook asked again at once, for two seconds.
+        assert_eq!(hold_secs(Duration::from_secs(2)), 1);
+        assert_eq!(hold_secs(Duration::from_millis(900)), 0);
+        assert!(
+            pause_before_asking_again(0, Duration::from_millis(3)) >= Duration::from_millis(497)
+        );
+        // Long waits as before: five seconds for the answer, at most 60 s held.
+        assert_eq!(hold_secs(Duration::from_secs(30)), 25);
+        assert_eq!(hold_secs(Duration::from_secs(1800)), 60);
+        assert_eq!(
+            pause_before_asking_again(25, Duration::from_secs(25)),
+            Duration::ZERO
+        );
+        assert_eq!(
+            pause_before_asking_again(25, Duration::from_secs(1)),
+            Duration::from_secs(4)
+        );
+    }
 
     #[test]
     fn expired_and_unreadable_lease_files_go() {

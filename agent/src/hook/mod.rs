@@ -17,7 +17,10 @@
 //!   configured, unreachable, refused, a bad answer, the time running out, a
 //!   run it cannot identify — lets the backup go, and the event says why
 //!   (`stagger_hook_fail_open_total{reason}`);
-//! - `job-end`, `job-abort` release the run's lease;
+//!   and when it gives up while queued, it withdraws its request, so the
+//!   coordinator does not grant it later to a backup that is running already;
+//! - `job-end`, `job-abort` release the run's lease (or a queued request the
+//!   hook could not withdraw);
 //! - the per-guest phases return at once.
 //!
 //! | file | step |
@@ -40,8 +43,10 @@ use crate::metrics::FailOpen;
 use crate::runs::events::{self, HookEvent};
 use crate::state;
 
-/// Time the hook gives itself beyond the lease wait to record and exit.
+/// Time the hook gives itself beyond the lease wait to withdraw, record and exit.
 const WRAP_UP: Duration = Duration::from_secs(2);
+/// How long a release at `job-end`/`job-abort` may take.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The job phases the hook records; the others return at once.
 const JOB_PHASES: [&str; 4] = ["job-init", "job-start", "job-end", "job-abort"];
@@ -173,8 +178,8 @@ impl Call<'_> {
                 .clone()
                 .or_else(|| Some(candidate.storage.clone())),
         };
-        let wait = match runtime() {
-            Ok(runtime) => runtime.block_on(lease::wait_for_lease(&client, request, self.deadline)),
+        let runtime = match runtime() {
+            Ok(runtime) => runtime,
             Err(error) => {
                 return self.fail(
                     Some(&candidate),
@@ -183,6 +188,7 @@ impl Call<'_> {
                 )
             }
         };
+        let wait = runtime.block_on(lease::wait_for_lease(&client, request, self.deadline));
         match wait {
             lease::Wait::Granted { lease, waited } => {
                 let held = lease::HeldLease {
@@ -210,10 +216,45 @@ impl Call<'_> {
                 reason,
                 message,
                 waited,
+                queued,
             } => {
                 let mut event = self.fail(Some(&candidate), reason, message);
                 event.lease_wait_secs = Some(waited.as_secs_f64());
+                if let Some(lease_id) = queued {
+                    self.withdraw(&runtime, &client, &candidate, lease_id);
+                }
                 event
+            }
+        }
+    }
+
+    /// Withdraws the queued request `lease_id` of a hook that gave up
+    /// waiting. If that fails, the request is noted as the run's lease, so
+    /// that `job-end` withdraws it (or releases the grant it may get meanwhile).
+    fn withdraw(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        client: &stagger_service::client::Client,
+        candidate: &identify::Candidate,
+        lease_id: String,
+    ) {
+        let withdrawn =
+            runtime.block_on(lease::release(client, &lease_id, lease::WITHDRAW_TIMEOUT));
+        match withdrawn {
+            Ok(()) => say(&format!("withdrew the request for lease {lease_id}")),
+            Err(error) => {
+                say(&format!(
+                    "could not withdraw the request for lease {lease_id} ({error}); job-end will"
+                ));
+                let held = lease::HeldLease {
+                    upid: candidate.upid.to_string(),
+                    job: candidate.job.clone(),
+                    lease_id,
+                    // Forgotten after a day if no job-end comes.
+                    expires: Some(state::unix_now() + 86_400),
+                };
+                let dir = state::leases_dir(&self.config.state_dir);
+                let _ = state::save(&lease::lease_file(&dir, &held.upid), &held);
             }
         }
     }
@@ -232,7 +273,7 @@ impl Call<'_> {
                 .and_then(|client| {
                     runtime()
                         .map_err(|e| e.to_string())?
-                        .block_on(lease::release(&client, &held.lease_id))
+                        .block_on(lease::release(&client, &held.lease_id, RELEASE_TIMEOUT))
                 });
             match released {
                 Ok(()) => say(&format!("lease {} released", held.lease_id)),

@@ -28,6 +28,12 @@
 //! * A waiting request that nobody asks about any more (the hook gave up and
 //!   let the backup go) is **abandoned** [`ABANDON_AFTER_MS`] after its last
 //!   ask ended, so it does not hold the queue forever.
+//! * A request granted while it waited must be **collected**: a hook that
+//!   still waits is told at once (it holds a request open) or when it asks
+//!   again, within seconds. A grant that no ask collects within
+//!   [`ABANDON_AFTER_MS`] (the hook gave up, or died, between its last ask and
+//!   the grant) ends then, instead of holding its resources for the whole
+//!   reserved duration for a backup that is not waiting for it.
 //! * A new run of a job (same host and job, later `started`) ends the entry
 //!   of its earlier run: one job never runs twice at once on a node, so the
 //!   earlier run's release was lost.
@@ -42,7 +48,8 @@ use crate::config::Config;
 /// Unix time in milliseconds.
 pub type Millis = i64;
 
-/// How long a waiting request survives after its last ask ended.
+/// How long a waiting request survives after its last ask ended, and how
+/// long a grant made while it waited waits for an ask to collect it.
 pub const ABANDON_AFTER_MS: Millis = 90_000;
 
 /// How long an ended lease is remembered, so that a late release or a
@@ -216,8 +223,15 @@ struct Entry {
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Waiting { alive_until: Millis },
-    Granted { expires: Millis },
+    Waiting {
+        alive_until: Millis,
+    },
+    Granted {
+        expires: Millis,
+        /// A grant made while the request waited, not yet told to any ask:
+        /// it ends at this time unless an ask collects it.
+        unclaimed_until: Option<Millis>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -328,7 +342,7 @@ impl Leases {
             if let State::Waiting { alive_until } = &mut entry.state {
                 *alive_until = (*alive_until).max(now + hold.max(0) + ABANDON_AFTER_MS);
             }
-            let response = self.response_of(&id, now);
+            let response = self.answer(&id, now);
             return Outcome { response, events };
         }
         match self.ended.get(&id) {
@@ -375,7 +389,10 @@ impl Leases {
                     started: request.started,
                     resources: Vec::new(),
                     asked_at: now,
-                    state: State::Granted { expires },
+                    state: State::Granted {
+                        expires,
+                        unclaimed_until: None,
+                    },
                 };
                 self.entries.insert(id.clone(), entry);
                 self.by_job.insert(key, id.clone());
@@ -408,7 +425,7 @@ impl Leases {
                 self.by_job.insert(key, id.clone());
                 self.queue.insert(queue_key(request), id.clone());
                 events.extend(self.dispatch(now));
-                let response = self.response_of(&id, now);
+                let response = self.answer(&id, now);
                 if !response.granted {
                     events.push(self.event(&id, EventKind::Queued, response.reason.clone(), now));
                 }
@@ -417,10 +434,11 @@ impl Leases {
         }
     }
 
-    /// The state of lease `id` now, as a hook would be answered.
-    pub fn lookup(&self, id: &str, now: Millis) -> Option<LeaseResponse> {
+    /// The state of lease `id` now, as the hook that asked is answered (a
+    /// grant it learns of this way is collected).
+    pub fn lookup(&mut self, id: &str, now: Millis) -> Option<LeaseResponse> {
         if self.entries.contains_key(id) {
-            return Some(self.response_of(id, now));
+            return Some(self.answer(id, now));
         }
         self.ended.get(id).map(|ended| ended_response(id, ended))
     }
@@ -455,11 +473,21 @@ impl Leases {
             .entries
             .iter()
             .filter_map(|(id, e)| match e.state {
-                State::Granted { expires } if expires <= now => Some((
+                State::Granted { expires, .. } if expires <= now => Some((
                     id.clone(),
                     format!(
                         "expired after its reserved duration and the {} min margin without a release",
                         self.margin() / 60
+                    ),
+                )),
+                State::Granted {
+                    unclaimed_until: Some(until),
+                    ..
+                } if until <= now => Some((
+                    id.clone(),
+                    format!(
+                        "granted while it waited, but no hook asked for it within {} s (the hook gave up waiting)",
+                        ABANDON_AFTER_MS / 1000
                     ),
                 )),
                 State::Waiting { alive_until } if alive_until <= now => Some((
@@ -484,7 +512,10 @@ impl Leases {
             .values()
             .map(|e| match e.state {
                 State::Waiting { alive_until } => alive_until,
-                State::Granted { expires } => expires,
+                State::Granted {
+                    expires,
+                    unclaimed_until,
+                } => unclaimed_until.map_or(expires, |until| until.min(expires)),
             })
             .min()
             .unwrap_or(Millis::MAX);
@@ -552,8 +583,12 @@ impl Leases {
                 continue;
             };
             let expires = now + 1000 * (reserved + self.settings.margin_secs);
-            entry.state = State::Granted { expires };
-            self.next_due = self.next_due.min(expires);
+            let unclaimed_until = now + ABANDON_AFTER_MS;
+            entry.state = State::Granted {
+                expires,
+                unclaimed_until: Some(unclaimed_until),
+            };
+            self.next_due = self.next_due.min(expires).min(unclaimed_until);
             let waited = now - entry.asked_at;
             self.queue
                 .remove(&(entry.started, entry.host.clone(), entry.job.clone()));
@@ -588,7 +623,7 @@ impl Leases {
             self.by_job.remove(&key);
         }
         let expires = match entry.state {
-            State::Granted { expires } => {
+            State::Granted { expires, .. } => {
                 for &r in &entry.resources {
                     self.held[r] = self.held[r].saturating_sub(1);
                 }
@@ -658,6 +693,21 @@ impl Leases {
         })
     }
 
+    /// The answer for the ask of a live entry: a grant told is collected.
+    fn answer(&mut self, id: &str, now: Millis) -> LeaseResponse {
+        let response = self.response_of(id, now);
+        if let Some(Entry {
+            state: State::Granted {
+                unclaimed_until, ..
+            },
+            ..
+        }) = self.entries.get_mut(id)
+        {
+            *unclaimed_until = None;
+        }
+        response
+    }
+
     /// The answer for a live entry.
     fn response_of(&self, id: &str, now: Millis) -> LeaseResponse {
         let Some(entry) = self.entries.get(id) else {
@@ -669,7 +719,7 @@ impl Leases {
             };
         };
         match entry.state {
-            State::Granted { expires } => LeaseResponse {
+            State::Granted { expires, .. } => LeaseResponse {
                 granted: true,
                 lease_id: id.to_owned(),
                 expires: Some(ceil_secs(expires)),
@@ -708,7 +758,7 @@ impl Leases {
                         })
                         .map(|e| {
                             let secs = match e.state {
-                                State::Granted { expires } => (expires - now).max(0) / 1000,
+                                State::Granted { expires, .. } => (expires - now).max(0) / 1000,
                                 State::Waiting { .. } => 0,
                             };
                             format!("{} on {} (expires in {} min)", e.job, e.host, secs / 60)
@@ -979,6 +1029,44 @@ mod tests {
         assert_eq!(leases.resource("host:pihanga"), Some((0, 1)));
         assert_eq!(leases.active(), 2);
         assert!(leases.release("pihanga/backup-x/100", T0 + 1).is_ok());
+    }
+
+    #[test]
+    fn a_grant_made_after_its_hook_gave_up_ends_unless_an_ask_collects_it() {
+        let mut leases = homelab();
+        leases.request(&ask("hikurangi", "backup-h", 100, Some("pbs")), 0, T0);
+        // Ruapehu's hook asks once and gives up (it let its backup go);
+        // Pihanga's keeps asking.
+        leases.request(&ask("ruapehu", "backup-r", 200, Some("pbs")), 30_000, T0);
+        leases.request(&ask("pihanga", "backup-p", 300, Some("pbs")), 30_000, T0);
+        let events = leases
+            .release("hikurangi/backup-h/100", T0 + 10_000)
+            .expect("known");
+        assert_eq!(granted(&events), ["backup-r"]);
+        leases.request(
+            &ask("pihanga", "backup-p", 300, Some("pbs")),
+            30_000,
+            T0 + 40_000,
+        );
+        // Nobody collects Ruapehu's grant: it ends, and Pihanga's turn comes,
+        // instead of waiting out Ruapehu's 10 reserved + 5 margin minutes.
+        assert!(leases.tick(T0 + 10_000 + ABANDON_AFTER_MS - 1).is_empty());
+        let events = leases.tick(T0 + 10_000 + ABANDON_AFTER_MS);
+        assert_eq!(events[0].kind, EventKind::Expired);
+        assert_eq!(events[0].job, "backup-r");
+        assert!(
+            events[0].detail.contains("no hook asked for it"),
+            "{}",
+            events[0].detail
+        );
+        assert_eq!(granted(&events), ["backup-p"]);
+        // A grant the waiting hook was told of is held for its reserved time.
+        let told = leases
+            .lookup("pihanga/backup-p/300", T0 + 10_000 + ABANDON_AFTER_MS)
+            .expect("known");
+        assert!(told.granted);
+        assert!(leases.tick(T0 + 10_000 + 3 * ABANDON_AFTER_MS).is_empty());
+        assert_eq!(leases.resource("pbs-main"), Some((1, 1)));
     }
 
     #[test]

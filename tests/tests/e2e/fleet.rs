@@ -211,7 +211,7 @@ pub fn fingerprint_of(public_key: &Path) -> String {
 }
 
 /// A pve-sim tree named `name` with `nodes` and this jobs.cfg.
-fn init_tree(dir: &Path, name: &str, nodes: &[&str], jobs_cfg: &str) -> PathBuf {
+pub fn init_tree(dir: &Path, name: &str, nodes: &[&str], jobs_cfg: &str) -> PathBuf {
     let fixture = dir.join(format!("fixture-{name}"));
     std::fs::create_dir_all(&fixture).unwrap();
     std::fs::write(fixture.join("jobs.cfg"), jobs_cfg).unwrap();

@@ -18,6 +18,7 @@
 //! | `stale` | jobs.cfg changed between plan and apply: refused, nothing written |
 //! | `killed` | a host lost mid-rollout: the hosts already written are rolled back |
 //! | `identity` | a changed SSH host key or certificate is refused, naming both and what to do |
+//! | `guard` | the vzdump hooks' leases on live nights: a backup sharing the datastore waits at job-start until the running one ends; without the guard the runs overlap; a lease never released expires; a hook that gave up withdraws |
 //! | `serve` | the coordinator: plans and applies with `approval = "auto"`, waits with `manual`, metrics, drift, status page, killed mid-rollout |
 
 mod fleet;
@@ -25,6 +26,7 @@ mod fleet;
 mod agent;
 mod cluster;
 mod crashed;
+mod guard;
 mod identity;
 mod killed;
 mod rollout;
