@@ -11,6 +11,11 @@
 //! how long a run takes and are left out, as are records whose end lies
 //! before their start.
 //!
+//! A run's duration is its backup work: from the task's start to its end,
+//! less the time it waited before its first guest (`waited_secs`: vzdump's
+//! node lock and the guard's lease). A run held back by the guard must not
+//! teach the planner that the job takes longer.
+//!
 //! Percentiles interpolate linearly between the two nearest ranks (the
 //! "type 7" estimate of R and NumPy); the trend is the least-squares slope of
 //! duration against start time, in seconds per week.
@@ -21,6 +26,7 @@
 //!
 //! let run = |start: i64, secs: i64| RunRecord {
 //!     upid: None, start, end: Some(start + secs), result: RunResult::Ok, bytes: None,
+//!     waited_secs: None,
 //! };
 //! let runs = [run(0, 600), run(86_400, 900), run(172_800, 1200)];
 //! let stats = duration_stats(&runs).expect("finished runs");
@@ -41,10 +47,12 @@ pub fn counts(run: &RunRecord) -> bool {
     ) && run.end.is_some_and(|end| end >= run.start)
 }
 
-/// The duration of a finished run, seconds.
+/// The duration of a finished run's backup work, seconds (see the module doc).
 pub fn duration_secs(run: &RunRecord) -> Option<f64> {
     let end = run.end?;
-    (end >= run.start).then(|| (end - run.start) as f64)
+    let task = end.checked_sub(run.start).filter(|secs| *secs >= 0)?;
+    let waited = run.waited_secs.unwrap_or(0).clamp(0, task);
+    Some((task - waited) as f64)
 }
 
 /// Statistics over the runs that count, or `None` when none does.
@@ -114,6 +122,7 @@ mod tests {
             end: Some(start + secs),
             result,
             bytes: None,
+            waited_secs: None,
         }
     }
 
@@ -136,6 +145,17 @@ mod tests {
         assert_eq!(stats.max_secs, 300.0);
         assert!(duration_stats(&runs[3..]).is_none());
         assert!(duration_stats(&[]).is_none());
+    }
+
+    #[test]
+    fn the_wait_before_the_first_guest_is_not_part_of_the_duration() {
+        let mut held_back = run(0, 1260, RunResult::Ok);
+        held_back.waited_secs = Some(960);
+        assert_eq!(duration_secs(&held_back), Some(300.0));
+        held_back.waited_secs = Some(5000);
+        assert_eq!(duration_secs(&held_back), Some(0.0), "never negative");
+        let stats = duration_stats(&[held_back.clone(), run(86_400, 300, RunResult::Ok)]);
+        assert_eq!(stats.map(|s| s.max_secs), Some(300.0));
     }
 
     #[test]

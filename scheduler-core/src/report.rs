@@ -124,6 +124,12 @@ pub struct RunRecord {
     /// Bytes written, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// Seconds from the task's start until its backup work began: vzdump's
+    /// wait for the node's lock and the guard's wait for its lease. Known when
+    /// the agent's hook saw the run's `job-start`; not part of the duration a
+    /// plan reserves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_secs: Option<i64>,
 }
 
 /// Duration statistics of a job's finished runs.

@@ -89,6 +89,9 @@ impl RunHistory {
                 phases.push(event.phase.clone());
             }
             self.learn(node, job, upid, keep, &mut changes);
+            if event.phase == "job-start" {
+                self.note_work_start(job, upid, event);
+            }
         }
         for (job, state) in &seen.states {
             let upid = match &state.phase {
@@ -126,12 +129,28 @@ impl RunHistory {
             end: None,
             result: RunResult::Running,
             bytes: None,
+            waited_secs: None,
         });
         runs.sort_by_key(|r| (r.start, r.upid.clone()));
         changes.push(Change::Started {
             job: job.to_owned(),
             upid: upid.to_owned(),
         });
+    }
+
+    /// At `job-start` the run holds the node's lock; once its lease wait is
+    /// over its guests begin. What came before is waiting, not backup work
+    /// (see `scheduler_core::history`).
+    fn note_work_start(&mut self, job: &str, upid: &str, event: &HookEvent) {
+        let Some(run) = self
+            .jobs
+            .get_mut(job)
+            .and_then(|runs| runs.iter_mut().find(|r| r.upid.as_deref() == Some(upid)))
+        else {
+            return;
+        };
+        let lease_wait = event.lease_wait_secs.unwrap_or(0.0).max(0.0).round() as i64;
+        run.waited_secs = Some((event.time + lease_wait - run.start).max(0));
     }
 
     /// Ends the runs the records say have ended.
@@ -327,6 +346,27 @@ mod tests {
         assert_eq!(run.result, RunResult::Ok);
         assert_eq!(run.end, Some(0x672961F9));
         assert_eq!(history.phases[RUNNING], vec!["job-init"]);
+    }
+
+    #[test]
+    fn the_wait_for_the_lock_and_the_lease_is_not_backup_work() {
+        let mut history = RunHistory::default();
+        let started = format!(r#"{{"state":"started","upid":"{RUNNING}"}}"#);
+        let seen = observation(&[], Some(&[]), &[("backup-k8s-cp", &started)]);
+        // The task started at 0x672958F9; the node's lock came 5 min later,
+        // the lease 11 min after that.
+        let mut job_start = event("job-start", "backup-k8s-cp", RUNNING);
+        job_start.time = 0x672958F9 + 300;
+        job_start.lease_wait_secs = Some(660.4);
+        history.update("pihanga", &seen, &[job_start], 10);
+        let ended = format!("{RUNNING} {:X} OK", 0x672958F9 + 300 + 660 + 1200);
+        let seen = observation(&[&ended], Some(&[]), &[("backup-k8s-cp", &started)]);
+        let changes = history.update("pihanga", &seen, &[], 10);
+        let [Change::Finished { run, .. }] = &changes[..] else {
+            panic!("{changes:?}");
+        };
+        assert_eq!(run.waited_secs, Some(960));
+        assert_eq!(scheduler_core::history::duration_secs(run), Some(1200.0));
     }
 
     #[test]

@@ -239,7 +239,7 @@ fn job_status(
         start: r.start,
         end: r.end,
         result: r.result,
-        duration_secs: r.end.map(|e| e - r.start),
+        duration_secs: scheduler_core::history::duration_secs(r).map(|secs| secs as i64),
     });
     JobStatus {
         id: job.id.clone(),

@@ -83,6 +83,7 @@ fn record(task: &TaskSummary) -> RunRecord {
         end: task.endtime,
         result,
         bytes: None,
+        waited_secs: None,
     }
 }
 

@@ -652,6 +652,7 @@ mod tests {
             end: Some(MONDAY + 1200),
             result: RunResult::Ok,
             bytes: None,
+            waited_secs: None,
         }];
         let built = build(
             &[report("pihanga", "UTC", "a", vec![j])],
