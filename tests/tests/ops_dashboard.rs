@@ -116,7 +116,10 @@ fn as_sent(query: &str) -> String {
 
 /// Grafana's `label_values(<metric>, <label>)`, split.
 fn label_values_call(query: &str) -> Option<(&str, &str)> {
-    let inner = query.trim().strip_prefix("label_values(")?.strip_suffix(')')?;
+    let inner = query
+        .trim()
+        .strip_prefix("label_values(")?
+        .strip_suffix(')')?;
     let (metric, label) = inner.rsplit_once(',')?;
     Some((metric.trim(), label.trim()))
 }

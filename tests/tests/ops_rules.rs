@@ -112,20 +112,22 @@ fn rules_evaluate_without_errors_in_a_prometheus_scraping_the_daemons() {
     let mut prometheus = Prometheus::start(dir.path(), &pair, &files);
     let rules = prometheus.wait_for_evaluations(2);
     let alerts: Vec<&str> = rules.iter().filter_map(|r| r["name"].as_str()).collect();
-    for alert in ["StaggerBackupOverran", "StaggerAgentDown", "StaggerBackupWindow"] {
+    for alert in [
+        "StaggerBackupOverran",
+        "StaggerAgentDown",
+        "StaggerBackupWindow",
+    ] {
         assert!(alerts.contains(&alert), "{alert} not loaded: {alerts:?}");
     }
     let broken: Vec<String> = rules
         .iter()
         .filter(|rule| rule["health"] != "ok")
-        .map(|rule| {
-            format!(
-                "{}: {} {}",
-                rule["name"], rule["health"], rule["lastError"]
-            )
-        })
+        .map(|rule| format!("{}: {} {}", rule["name"], rule["health"], rule["lastError"]))
         .collect();
-    assert!(broken.is_empty(), "rules failing on live series: {broken:?}");
+    assert!(
+        broken.is_empty(),
+        "rules failing on live series: {broken:?}"
+    );
     // The daemons are up and the fixture fleet is fine: no alert of ours is
     // pending or firing but the window alert (a planned run may be on now).
     let firing: Vec<&str> = rules
@@ -134,7 +136,10 @@ fn rules_evaluate_without_errors_in_a_prometheus_scraping_the_daemons() {
         .filter_map(|rule| rule["name"].as_str())
         .filter(|name| *name != "StaggerBackupWindow")
         .collect();
-    assert!(firing.is_empty(), "alerts firing on a healthy fleet: {firing:?}");
+    assert!(
+        firing.is_empty(),
+        "alerts firing on a healthy fleet: {firing:?}"
+    );
 }
 
 #[test]

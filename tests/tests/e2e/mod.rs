@@ -20,7 +20,7 @@
 //! | `identity` | a changed SSH host key or certificate is refused, naming both and what to do |
 //! | `serve` | the coordinator: plans and applies with `approval = "auto"`, waits with `manual`, metrics, drift, status page, killed mid-rollout |
 
-mod fleet;
+pub(crate) mod fleet;
 
 mod agent;
 mod cluster;

@@ -36,9 +36,10 @@ impl Prometheus {
     /// times (so `rate()` and `increase()` have samples to work on).
     pub fn start(dir: &Path, pair: &Pair, rule_files: &[PathBuf]) -> Prometheus {
         let binary = tool("/usr/bin/prometheus", "prometheus");
-        let mut yaml = "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+        let mut yaml =
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
                         rule_files:\n"
-            .to_owned();
+                .to_owned();
         for file in rule_files {
             yaml.push_str(&format!("  - {}\n", file.display()));
         }
@@ -92,10 +93,7 @@ impl Prometheus {
             .arg(label));
         let text = String::from_utf8_lossy(&output.stdout);
         if !output.status.success() {
-            return Err(format!(
-                "{text}{}",
-                String::from_utf8_lossy(&output.stderr)
-            ));
+            return Err(format!("{text}{}", String::from_utf8_lossy(&output.stderr)));
         }
         serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
     }
@@ -156,10 +154,7 @@ fn promtool_query(url: &str, expr: &str) -> Result<Value, String> {
         .arg(expr));
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        return Err(format!(
-            "{text}{}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
+        return Err(format!("{text}{}", String::from_utf8_lossy(&output.stderr)));
     }
     serde_json::from_str(&text).map_err(|e| format!("promtool printed no JSON ({e}): {text}"))
 }

@@ -63,7 +63,10 @@ fn a_final_comparison_is_taken_off_and_arithmetic_kept() {
         without_final_filter("rate(stagger_leases_granted_total[5m]) * 60"),
         "rate(stagger_leases_granted_total[5m]) * 60"
     );
-    assert_eq!(without_final_filter("stagger_fleet_hosts"), "stagger_fleet_hosts");
+    assert_eq!(
+        without_final_filter("stagger_fleet_hosts"),
+        "stagger_fleet_hosts"
+    );
 }
 
 #[test]
@@ -72,10 +75,9 @@ fn names_are_found_in_promql_with_labels_functions_and_ranges() {
         "sum by (host) (rate(stagger_backup_runs_total{result!=\"ok\"}[1h])) \
          / on(host) stagger_fleet_hosts and not_stagger_x",
     );
-    let expected: BTreeSet<String> =
-        ["stagger_backup_runs_total", "stagger_fleet_hosts"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+    let expected: BTreeSet<String> = ["stagger_backup_runs_total", "stagger_fleet_hosts"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     assert_eq!(names, expected);
 }
