@@ -184,6 +184,11 @@ fn the_served_status_page_shows_every_host_and_job_with_the_plan_beside_the_sche
         !rendered.dom.contains("<script"),
         "the page needs no script"
     );
+    let log = serve.log();
+    assert!(
+        !log.contains("Refused a request"),
+        "a page view from loopback was logged as refused:\n{log}"
+    );
 
     // The schedule in force and the pending plan, each with its timeline and jobs.
     let panels = panels(&rendered.dom);
