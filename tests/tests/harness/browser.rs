@@ -102,8 +102,6 @@ fn chromium(work: &Path, extra: &[String], url: &str) -> String {
 pub struct Image {
     /// Width in pixels.
     pub width: usize,
-    /// Height in pixels.
-    pub height: usize,
     channels: usize,
     pixels: Vec<u8>,
 }
@@ -127,7 +125,6 @@ impl Image {
         );
         Image {
             width: info.width as usize,
-            height: info.height as usize,
             channels,
             pixels,
         }
