@@ -8,8 +8,9 @@
 //!
 //! No release build: the binaries built next to this test are staged as
 //! `<temp>/target/release/<binary>` and `cargo deb --no-build` packages them
-//! from there (about 5 s for sched-agent, 12 s for schedctl with `--fast`
-//! and debug binaries).
+//! from there as they are, `--no-strip --no-dbgsym` (a release package's
+//! stripped binary and its `-dbgsym` .ddeb are cargo-deb's work): about 5 s
+//! for sched-agent, 12 s for schedctl with `--fast` and debug binaries.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,6 +79,7 @@ fn build_deb(package: &Package, work: &Path) -> PathBuf {
                 "deb",
                 "--no-build",
                 "--no-strip",
+                "--no-dbgsym",
                 "--fast",
                 "-p",
                 package.name,
