@@ -400,6 +400,12 @@ impl Metrics {
     }
 
     /// Keeps per-job series for exactly `jobs` (the node's jobs now).
+    ///
+    /// A new job's runs counters (one per result) and duration histogram
+    /// start at 0, so that `increase()` and `rate()` over them have a first
+    /// sample before the job's first run ends, and its first run counts.
+    /// The last-duration gauge appears only with a known duration
+    /// ([`Metrics::set_last_duration`]): a 0 there would claim a run.
     pub fn set_jobs(&self, jobs: BTreeSet<JobLabels>) {
         let mut known = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         for gone in known.difference(&jobs) {
@@ -414,6 +420,10 @@ impl Metrics {
         for job in &jobs {
             let _ = self.backup_running.get_or_create(job);
             let _ = self.backup_running_secs.get_or_create(job);
+            let _ = self.backup_duration.get_or_create(job);
+            for result in RESULTS {
+                let _ = self.backup_runs.get_or_create(&run_labels(job, result));
+            }
         }
         *known = jobs;
     }
@@ -441,6 +451,12 @@ impl Metrics {
             self.backup_duration.get_or_create(job).observe(secs);
             self.backup_last_duration.get_or_create(job).set(secs);
         }
+    }
+
+    /// The duration of the job's last finished run, from the run history
+    /// (so the gauge is back after a restart, before the next run ends).
+    pub fn set_last_duration(&self, job: &JobLabels, secs: f64) {
+        self.backup_last_duration.get_or_create(job).set(secs);
     }
 
     /// An apply ended with `result`.
@@ -533,6 +549,36 @@ mod tests {
         metrics.set_jobs(BTreeSet::new());
         let text = encode(metrics.registry(), Format::ClassicText).unwrap();
         assert!(!text.contains("backup-a"), "{text}");
+    }
+
+    #[test]
+    fn a_new_jobs_runs_counters_and_histogram_start_at_zero_without_a_last_duration() {
+        let metrics = Metrics::new("pihanga");
+        metrics.set_jobs([job("backup-a")].into());
+        let text = encode(metrics.registry(), Format::ClassicText).unwrap();
+        for result in RESULTS {
+            let line = format!(
+                r#"stagger_backup_runs_total{{host="pihanga",job_id="backup-a",result="{result}"}} 0"#
+            );
+            assert!(text.contains(&line), "{line} missing:\n{text}");
+        }
+        assert!(
+            text.contains(
+                r#"stagger_backup_duration_seconds_count{host="pihanga",job_id="backup-a"} 0"#
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("stagger_backup_last_duration_seconds{"),
+            "{text}"
+        );
+
+        metrics.set_last_duration(&job("backup-a"), 1800.0);
+        metrics.set_jobs([job("backup-a")].into()); // the next poll keeps the series
+        let text = encode(metrics.registry(), Format::ClassicText).unwrap();
+        assert!(text.contains(
+            r#"stagger_backup_last_duration_seconds{host="pihanga",job_id="backup-a"} 1800"#
+        ));
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! `deploy/grafana/stagger.json`: valid JSON with the four areas the issue
-//! names, and every query (panels, template variables, annotations) names
-//! only metrics that exist: those of the contract, checked here at once, and
-//! those a real `sched-agent` and a real `schedctl serve` expose, checked by
-//! scraping both.
+//! names, and every query (panels, template variables, annotations) works on
+//! what the daemons really export: a real `sched-agent` and a real `schedctl
+//! serve` are started with every series filled in (`harness::daemons`), each
+//! metric name a query uses must be a sample of their expositions, and a real
+//! Prometheus scraping both runs every query and finds series for it.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::harness::{self, contract, daemons};
+use crate::harness::prometheus::Prometheus;
+use crate::harness::{self, daemons, promql};
 
 fn dashboard() -> Value {
     let path = harness::repo_file("deploy/grafana/stagger.json");
@@ -47,7 +49,7 @@ fn all_queries() -> Vec<String> {
 fn used_names() -> BTreeSet<String> {
     all_queries()
         .iter()
-        .flat_map(|q| contract::stagger_names_in(q))
+        .flat_map(|q| promql::stagger_names_in(q))
         .collect()
 }
 
@@ -94,31 +96,70 @@ fn dashboard_has_the_four_areas_and_every_panel_queries_something() {
 }
 
 #[test]
-fn dashboard_queries_name_only_metrics_of_the_contract() {
-    let known = contract::all_sample_names();
-    let used = used_names();
-    assert!(used.len() > 20, "the dashboard uses {} metrics", used.len());
-    let unknown: Vec<&String> = used.iter().filter(|n| !known.contains(*n)).collect();
-    assert!(
-        unknown.is_empty(),
-        "not in the metric contract: {unknown:?}"
-    );
-}
-
-#[test]
-#[ignore = "needs `sched-agent run` (issue 6) and `schedctl serve` (issue 7): enable once both are on main"]
 fn dashboard_queries_name_only_metrics_the_running_daemons_export() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let agent = daemons::start_agent(dir.path());
-    let coordinator = daemons::start_coordinator(dir.path(), &agent);
-    let mut exported = daemons::exposed_names(&agent.scrape());
-    exported.extend(daemons::exposed_names(&coordinator.scrape()));
-    let missing: Vec<String> = used_names()
-        .into_iter()
-        .filter(|name| !exported.contains(name))
-        .collect();
+    let pair = daemons::start_pair(dir.path());
+    let exported = pair.sample_names();
+    let used = used_names();
+    assert!(used.len() > 20, "the dashboard uses {} metrics", used.len());
+    let missing: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
     assert!(
         missing.is_empty(),
         "the dashboard queries metrics neither daemon exports: {missing:?}\nexported: {exported:?}"
+    );
+}
+
+/// A Grafana query as Prometheus gets it with "All" hosts chosen.
+fn as_sent(query: &str) -> String {
+    query.replace("$host", ".*")
+}
+
+/// Grafana's `label_values(<metric>, <label>)`, split.
+fn label_values_call(query: &str) -> Option<(&str, &str)> {
+    let inner = query
+        .trim()
+        .strip_prefix("label_values(")?
+        .strip_suffix(')')?;
+    let (metric, label) = inner.rsplit_once(',')?;
+    Some((metric.trim(), label.trim()))
+}
+
+#[test]
+fn every_dashboard_query_finds_series_in_a_prometheus_scraping_the_daemons() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pair = daemons::start_pair(dir.path());
+    let prometheus = Prometheus::start(dir.path(), &pair, &[]);
+    let mut failed = Vec::new();
+    let mut asked = BTreeSet::new();
+    for query in all_queries() {
+        if !asked.insert(query.clone()) {
+            continue;
+        }
+        // The template variable: Grafana asks the label values API.
+        if let Some((metric, label)) = label_values_call(&query) {
+            match prometheus.label_values(label, metric) {
+                Ok(values) if values.iter().any(|v| v == daemons::AGENT_NODE) => {}
+                other => failed.push(format!("{query}: {other:?}")),
+            }
+            continue;
+        }
+        let sent = as_sent(&query);
+        if let Err(error) = prometheus.query(&sent) {
+            failed.push(format!("{sent}: Prometheus refused it: {error}"));
+            continue;
+        }
+        // A panel or annotation that filters (`== 1`, `> 0`) may rightly be
+        // empty now; what it filters must not be.
+        let selection = promql::without_final_filter(&sent);
+        match prometheus.query(selection) {
+            Ok(result) if result.as_array().is_some_and(|r| !r.is_empty()) => {}
+            other => failed.push(format!("{selection}: no series ({other:?})")),
+        }
+    }
+    assert!(asked.len() > 40, "only {} queries found", asked.len());
+    assert!(
+        failed.is_empty(),
+        "dashboard queries that find nothing in what the daemons export:\n{}",
+        failed.join("\n")
     );
 }

@@ -2,12 +2,15 @@
 //! agent/Cargo.toml and schedctl/Cargo.toml, maintainer scripts in
 //! deploy/debian/): contents and control fields, then install, reinstall,
 //! removal and purge in a temporary root with `dpkg --root`, maintainer
-//! scripts run chrootless under `DPKG_ROOT`. The machine itself is not touched.
+//! scripts run chrootless under `DPKG_ROOT`; the installed agent's `hook
+//! uninstall` (what prerm runs) on a Proxmox host's files inside that root,
+//! with and without a hook. The machine itself is not touched.
 //!
 //! No release build: the binaries built next to this test are staged as
 //! `<temp>/target/release/<binary>` and `cargo deb --no-build` packages them
-//! from there (about 5 s for sched-agent, 12 s for schedctl with `--fast`
-//! and debug binaries).
+//! from there as they are, `--no-strip --no-dbgsym` (a release package's
+//! stripped binary and its `-dbgsym` .ddeb are cargo-deb's work): about 5 s
+//! for sched-agent, 12 s for schedctl with `--fast` and debug binaries.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,6 +79,7 @@ fn build_deb(package: &Package, work: &Path) -> PathBuf {
                 "deb",
                 "--no-build",
                 "--no-strip",
+                "--no-dbgsym",
                 "--fast",
                 "-p",
                 package.name,
@@ -240,6 +244,10 @@ fn check_install_cycle(package: &Package, deb: &Path, work: &Path) {
         PathBuf::from(format!("/usr/lib/systemd/system/{}", package.unit))
     );
 
+    if package.name == AGENT.name {
+        check_hook_uninstall(&root);
+    }
+
     // installing again (an upgrade) keeps the token and the enablement
     dpkg_in(&root, &["--install"], Some(deb));
     assert_eq!(
@@ -275,6 +283,87 @@ fn check_install_cycle(package: &Package, deb: &Path, work: &Path) {
         "{} still known to dpkg",
         package.name
     );
+}
+
+/// `/etc/vzdump.conf` as Proxmox VE 8 ships it: every setting commented out.
+const PROXMOX_VZDUMP_CONF: &str = "# vzdump default settings\n\n#tmpdir: DIR\n#dumpdir: DIR\n\
+     #storage: STORAGE_ID\n#mode: snapshot|suspend|stop\n#bwlimit: KBPS\n#performance: max-workers=N\n\
+     #ionice: PRI\n#lockwait: MINUTES\n#stopwait: MINUTES\n#stdexcludes: BOOLEAN\n\
+     #mailto: ADDRESSLIST\n#prune-backups: keep-INTERVAL=N[,...]\n#script: FILENAME\n\
+     #exclude-path: PATHLIST\n#pigz: N\n#notes-template: {{guestname}}\n";
+
+/// What prerm runs before the binary goes, `sched-agent hook uninstall`, with
+/// the installed binary and configuration on a Proxmox host's files inside
+/// the temporary root: it exits 0 where the hook was never installed and
+/// leaves vzdump.conf alone; after `hook install` it takes the hook out again,
+/// byte for byte. (prerm itself runs it only outside a temporary root.)
+fn check_hook_uninstall(root: &Path) {
+    let binary = at(root, "/usr/bin/sched-agent");
+    let vzdump_conf = at(root, "/etc/vzdump.conf");
+    std::fs::write(&vzdump_conf, PROXMOX_VZDUMP_CONF).expect("vzdump.conf");
+    let pve = at(root, "/etc/pve");
+    std::fs::create_dir_all(&pve).expect("etc/pve");
+    std::fs::write(pve.join("jobs.cfg"), "").expect("jobs.cfg");
+    let hook = at(root, "/usr/local/lib/stagger/vzdump-hook");
+    let installed = std::fs::read_to_string(at(root, AGENT.config)).expect("agent.toml");
+    let config = root.join("agent-on-this-root.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{installed}\npve-root = \"{}\"\nvzdump-conf = \"{}\"\nhook-script = \"{}\"\nstate-dir = \"{}\"\n",
+            pve.display(),
+            vzdump_conf.display(),
+            hook.display(),
+            at(root, "/var/lib/stagger").display()
+        ),
+    )
+    .expect("agent config");
+    let uninstall = || {
+        run(Command::new(&binary)
+            .arg("--config")
+            .arg(&config)
+            .args(["hook", "uninstall"]))
+    };
+
+    let output = uninstall();
+    assert!(
+        output.status.success(),
+        "hook uninstall without a hook failed ({}): the package could not be removed\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("not installed"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&vzdump_conf).expect("vzdump.conf"),
+        PROXMOX_VZDUMP_CONF
+    );
+
+    run_ok(
+        Command::new(&binary)
+            .arg("--config")
+            .arg(&config)
+            .args(["hook", "install"]),
+    );
+    let with_hook = std::fs::read_to_string(&vzdump_conf).expect("vzdump.conf");
+    assert!(
+        with_hook.contains(&format!("\nscript: {}\n", hook.display())),
+        "{with_hook}"
+    );
+    let output = uninstall();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        std::fs::read_to_string(&vzdump_conf).expect("vzdump.conf"),
+        PROXMOX_VZDUMP_CONF,
+        "vzdump.conf not restored"
+    );
+    assert!(!hook.exists(), "the wrapper is left behind");
+    std::fs::remove_file(&vzdump_conf).expect("vzdump.conf");
+    std::fs::remove_dir_all(&pve).expect("etc/pve");
 }
 
 /// A token the admin put there before the package came is kept as it is.

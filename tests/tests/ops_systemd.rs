@@ -1,6 +1,7 @@
-//! `systemd/*.service`: `systemd-analyze verify` is silent on both units and
+//! `systemd/*.service`: `systemd-analyze verify` is silent on both units,
 //! `systemd-analyze security --offline=yes` rates each at or below its
-//! threshold.
+//! threshold, and each `ExecStart=` is a command line the built binary's CLI
+//! accepts, reading the configuration file the package installs.
 //!
 //! `verify` checks that `ExecStart=` names an existing executable, so it runs
 //! on copies whose `/usr/bin/<binary>` is the binary built next to this test;
@@ -18,11 +19,13 @@ use std::process::Command;
 
 use crate::harness::{self, run};
 
-/// A shipped unit, the binary its `ExecStart=` runs and its security threshold.
+/// A shipped unit, the binary its `ExecStart=` runs, the configuration file
+/// the Debian package installs for it and its security threshold.
 struct Unit {
     file: &'static str,
     binary: &'static str,
     package: &'static str,
+    config: &'static str,
     threshold_tenths: u32,
 }
 
@@ -30,6 +33,7 @@ const AGENT: Unit = Unit {
     file: "sched-agent.service",
     binary: "sched-agent",
     package: "sched-agent",
+    config: "/etc/stagger/agent.toml",
     threshold_tenths: 18,
 };
 
@@ -37,6 +41,7 @@ const COORDINATOR: Unit = Unit {
     file: "schedctl.service",
     binary: "schedctl",
     package: "schedctl",
+    config: "/etc/stagger/schedctl.toml",
     threshold_tenths: 14,
 };
 
@@ -122,6 +127,64 @@ fn agent_unit_reaches_its_security_threshold() {
 #[test]
 fn coordinator_unit_reaches_its_security_threshold() {
     security(&COORDINATOR);
+}
+
+/// The words of the unit's `ExecStart=` after the binary.
+fn exec_start_args(unit: &Unit) -> Vec<String> {
+    let text = unit_text(unit);
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ExecStart="))
+        .unwrap_or_else(|| panic!("{} has no ExecStart=", unit.file));
+    let mut words = line.split_whitespace();
+    assert_eq!(
+        words.next(),
+        Some(format!("/usr/bin/{}", unit.binary).as_str()),
+        "{}: {line}",
+        unit.file
+    );
+    words.map(str::to_owned).collect()
+}
+
+/// `ExecStart=` is a command line the built binary accepts: its arguments
+/// name a real subcommand, and without `--config` the binary reads the file
+/// the package installs.
+fn exec_start_matches_the_cli(unit: &Unit) {
+    let args = exec_start_args(unit);
+    assert!(
+        !args.is_empty(),
+        "{}: ExecStart= names no subcommand",
+        unit.file
+    );
+    let built = harness::binary(unit.binary, unit.package);
+    let output = run(Command::new(&built).args(&args).arg("--help"));
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "`{} {} --help` failed ({}): {}",
+        unit.binary,
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let usage = format!("Usage: {} {}", unit.binary, args.join(" "));
+    assert!(help.contains(&usage), "no `{usage}` in:\n{help}");
+    assert!(
+        help.contains(unit.config),
+        "{}: ExecStart= passes no --config, but the default is not {}:\n{help}",
+        unit.file,
+        unit.config
+    );
+}
+
+#[test]
+fn agent_unit_runs_the_daemon_subcommand_of_the_real_cli() {
+    exec_start_matches_the_cli(&AGENT);
+}
+
+#[test]
+fn coordinator_unit_runs_the_serve_subcommand_of_the_real_cli() {
+    exec_start_matches_the_cli(&COORDINATOR);
 }
 
 /// The settings the issue asks for, read from the file itself: a regression

@@ -87,7 +87,8 @@ impl Poller {
         self.update_job_series(agent, now);
     }
 
-    /// The per-job gauges: which jobs of this node run now, and for how long.
+    /// The per-job gauges: which jobs of this node run now, for how long,
+    /// and how long the last finished run took.
     fn update_job_series(&self, agent: &Agent, now: i64) {
         let jobs: BTreeSet<JobLabels> = agent
             .node_jobs()
@@ -97,12 +98,24 @@ impl Poller {
         agent.metrics.set_jobs(jobs.clone());
         let history = agent.runs.lock().unwrap_or_else(|p| p.into_inner());
         for labels in &jobs {
-            let running = history
+            let runs = history
                 .jobs
                 .get(&labels.job_id)
-                .and_then(|runs| runs.iter().rev().find(|r| r.result == RunResult::Running))
+                .map_or(&[][..], Vec::as_slice);
+            let running = runs
+                .iter()
+                .rev()
+                .find(|r| r.result == RunResult::Running)
                 .map(|run| (now - run.start).max(0) as f64);
             agent.metrics.set_running(labels, running);
+            let last = runs
+                .iter()
+                .rev()
+                .filter(|r| r.result != RunResult::Running)
+                .find_map(scheduler_core::history::duration_secs);
+            if let Some(secs) = last {
+                agent.metrics.set_last_duration(labels, secs);
+            }
         }
     }
 }

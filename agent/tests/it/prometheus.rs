@@ -130,7 +130,7 @@ fn promtool_finds_nothing_to_lint_in_the_classic_exposition() {
         "{PROMTOOL} is missing: install the Debian package `prometheus` (scripts/test does)"
     );
     let host = Host::new(&fixture("jobs-cluster-multi-node.cfg"));
-    // One finished run in the history, so the histogram and the runs counter have samples.
+    // One finished run in the history, so the histogram and the runs counter count it.
     host.write(
         "var/lib/pve-manager/jobs/vzdump-backup-pihanga.json",
         &fixture("state-vzdump-backup-pihanga-stopped.json"),
@@ -149,7 +149,9 @@ fn promtool_finds_nothing_to_lint_in_the_classic_exposition() {
         );
         answer
             .body
-            .contains("stagger_backup_duration_seconds_count")
+            .contains(
+                r#"stagger_backup_duration_seconds_count{host="pihanga",job_id="backup-pihanga"} 1"#,
+            )
             .then_some(answer)
     });
     assert!(
@@ -200,4 +202,57 @@ fn promtool_finds_nothing_to_lint_in_the_classic_exposition() {
         open.content_type
     );
     assert!(open.body.ends_with("# EOF\n"));
+}
+
+/// The runs counters of a job start at 0 before its first run ends (an alert
+/// on `increase()` needs a first sample), and after a restart the last run's
+/// duration is back from the saved history while the run is not counted twice.
+#[test]
+fn runs_counters_start_at_zero_and_the_last_duration_survives_a_restart() {
+    let host = Host::new(&fixture("jobs-cluster-multi-node.cfg"));
+    let config = host.config("sample-interval-secs = 1");
+    let mut agent = Agent::start(&config);
+    let http = Http::new(&agent, support::fingerprint(&config));
+    let metrics = |http: &Http| http.get("/metrics").body;
+    let runs = |result: &str| {
+        format!(r#"stagger_backup_runs_total{{job_id="backup-pihanga",result="{result}"}}"#)
+    };
+    let last = r#"stagger_backup_last_duration_seconds{job_id="backup-pihanga"}"#;
+    let text = support::wait_for(10, "the job's series", || {
+        let text = metrics(&http);
+        support::sample(&text, &runs("ok"))
+            .is_some()
+            .then_some(text)
+    });
+    for result in ["ok", "warning", "error", "aborted", "unknown"] {
+        assert_eq!(support::sample(&text, &runs(result)), Some(0.0), "{text}");
+    }
+    assert_eq!(support::sample(&text, last), None, "no run, no duration");
+
+    // The run of the fixture ends: 0x6726372F - 0x67262CDD seconds, warnings.
+    host.write(
+        "var/lib/pve-manager/jobs/vzdump-backup-pihanga.json",
+        &fixture("state-vzdump-backup-pihanga-stopped.json"),
+    );
+    host.write("var/log/pve/tasks/index", &fixture("tasks-index"));
+    let text = support::wait_for(10, "the finished run in the metrics", || {
+        let text = metrics(&http);
+        (support::sample(&text, &runs("warning")) == Some(1.0)).then_some(text)
+    });
+    assert_eq!(support::sample(&text, last), Some(2642.0), "{text}");
+
+    assert!(agent.stop().success(), "{}", agent.log());
+    drop(agent);
+    let agent = Agent::start(&config);
+    let http = Http::new(&agent, support::fingerprint(&config));
+    let text = support::wait_for(10, "the last duration after the restart", || {
+        let text = metrics(&http);
+        support::sample(&text, last).is_some().then_some(text)
+    });
+    assert_eq!(support::sample(&text, last), Some(2642.0), "{text}");
+    assert_eq!(
+        support::sample(&text, &runs("warning")),
+        Some(0.0),
+        "the saved run counted again:\n{text}"
+    );
 }

@@ -16,8 +16,9 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use axum::extract::{ConnectInfo, FromRef, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, State};
 use axum::http::header::ACCEPT;
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -92,16 +93,30 @@ async fn metrics(State(state): State<AppState>, _who: Authorized, headers: Heade
     stagger_service::metrics::respond(state.metrics.registry(), headers.get(ACCEPT))
 }
 
-async fn status_page(
-    State(state): State<AppState>,
-    who: Result<Authorized, Unauthorized>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    if let Err(refusal) = who {
-        if !peer.ip().is_loopback() {
-            return refusal.into_response();
+/// A caller allowed to read the status page: a browser on the coordinator's
+/// own machine (a loopback peer needs no token), or anyone with the token.
+/// Only a caller from elsewhere goes through [`Authorized`], so a local page
+/// view is not logged as a refused request.
+struct PageReader;
+
+impl FromRequestParts<AppState> for PageReader {
+    type Rejection = Unauthorized;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Unauthorized> {
+        let on_loopback = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback());
+        if on_loopback {
+            return Ok(PageReader);
         }
+        Authorized::from_request_parts(parts, state)
+            .await
+            .map(|_| PageReader)
     }
+}
+
+async fn status_page(State(state): State<AppState>, _reader: PageReader) -> Response {
     let view = state
         .view
         .read()

@@ -7,8 +7,16 @@ use scheduler_core::snapshot::Model;
 
 use super::{escape, overlaps, week_time, Occupancy, Overlap, Schedule, DAYS};
 
-/// Width of the column with host names and job ids.
-const LABEL_WIDTH: f64 = 210.0;
+/// Narrowest column of host names and job labels.
+const MIN_LABEL_WIDTH: f64 = 210.0;
+/// Where a job's label starts in the label column.
+const JOB_LABEL_X: f64 = 10.0;
+/// Width of a character of a job label (10 px sans-serif), rounded up.
+const JOB_CHAR_WIDTH: f64 = 6.0;
+/// Width of a character of a host name (12 px bold sans-serif), rounded up.
+const HOST_CHAR_WIDTH: f64 = 8.0;
+/// Space between the longest label and the week.
+const LABEL_PAD: f64 = 8.0;
 /// Horizontal scale: pixels per hour of the week.
 const PX_PER_HOUR: f64 = 6.0;
 /// Height of the day and hour axis above the rows.
@@ -128,14 +136,15 @@ impl Panel {
         }
         Panel {
             body,
-            width: LABEL_WIDTH + scale.week_width(),
+            width: scale.label_width + scale.week_width(),
             height: y,
         }
     }
 }
 
-/// Week slots to pixels.
+/// Week slots to pixels, right of the label column.
 struct Scale {
+    label_width: f64,
     px_per_slot: f64,
     slots_per_day: usize,
     week: usize,
@@ -144,6 +153,7 @@ struct Scale {
 impl Scale {
     fn new(model: &Model) -> Scale {
         Scale {
+            label_width: label_width(model),
             px_per_slot: PX_PER_HOUR * f64::from(model.slot_minutes) / 60.0,
             slots_per_day: model.slots_per_day,
             week: model.slots_per_week,
@@ -151,12 +161,33 @@ impl Scale {
     }
 
     fn x(&self, slot: f64) -> f64 {
-        LABEL_WIDTH + slot * self.px_per_slot
+        self.label_width + slot * self.px_per_slot
     }
 
     fn week_width(&self) -> f64 {
         self.week as f64 * self.px_per_slot
     }
+}
+
+/// The label column's width: the longest host name or job label of the
+/// model, a moved job's `(was …)` included, so that no label runs into the
+/// week and the schedule's and the plan's panels line up.
+fn label_width(model: &Model) -> f64 {
+    let chars = |text: &str| text.chars().count() as f64;
+    let jobs = model.jobs.iter().map(|j| {
+        let start = model.format_start(j.current_start);
+        JOB_LABEL_X + JOB_CHAR_WIDTH * chars(&moved_label(&j.id, &start, &start))
+    });
+    let hosts = model.hosts.iter().map(|h| HOST_CHAR_WIDTH * chars(&h.name));
+    jobs.chain(hosts)
+        .map(|width| width + LABEL_PAD)
+        .fold(MIN_LABEL_WIDTH, f64::max)
+        .ceil()
+}
+
+/// A moved job's label: `backup-a 02:35 (was 02:00)`.
+fn moved_label(id: &str, start: &str, was: &str) -> String {
+    format!("{id} {start} (was {was})")
 }
 
 /// A host's row: its index and the jobs in its lanes.
@@ -226,7 +257,7 @@ fn draw_row(
     let _ = writeln!(
         out,
         "<g class=\"host-row\" data-host=\"{name}\">\n<rect class=\"row\" x=\"{:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{height:.1}\"/>",
-        LABEL_WIDTH,
+        scale.label_width,
         scale.week_width(),
         name = escape(&host.name)
     );
@@ -288,18 +319,17 @@ fn job_lane(
     let start = schedule.starts[job];
     let moved = schedule.moved.get(job).copied().unwrap_or(false);
     let label = if moved {
-        format!(
-            "{} {} (was {})",
-            j.id,
-            model.format_start(start),
-            model.format_start(j.current_start)
+        moved_label(
+            &j.id,
+            &model.format_start(start),
+            &model.format_start(j.current_start),
         )
     } else {
         format!("{} {}", j.id, model.format_start(start))
     };
     let _ = writeln!(
         out,
-        "<text class=\"job\" x=\"10\" y=\"{:.1}\">{}</text>",
+        "<text class=\"job\" x=\"{JOB_LABEL_X}\" y=\"{:.1}\">{}</text>",
         top + 10.5,
         escape(&label)
     );
@@ -445,6 +475,32 @@ pub(super) fn overlap_lines(model: &Model, schedule: &Schedule) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_label_column_fits_the_longest_label_and_is_the_same_for_every_schedule() {
+        use super::super::tests::{model, TWO_HOSTS};
+        let short = model(TWO_HOSTS);
+        assert_eq!(
+            label_width(&short),
+            MIN_LABEL_WIDTH,
+            "short ids keep the minimum"
+        );
+        let long_id = "hikurangi/backup-hikurangi-every-guest";
+        let long = model(&TWO_HOSTS.replace("\"job-a\"", &format!("\"{long_id}\"")));
+        let label = moved_label(long_id, "02:35", "02:00");
+        let width = label_width(&long);
+        assert!(
+            width >= JOB_LABEL_X + JOB_CHAR_WIDTH * label.len() as f64,
+            "{width} px for {label:?}"
+        );
+        // The week starts right of the labels, in both panels alike.
+        let current = Schedule::current(&long);
+        let panel = Panel::draw(&long, &current, None, false);
+        assert!(panel
+            .body
+            .contains(&format!("<rect class=\"row\" x=\"{width:.1}\"")));
+        assert_eq!(panel.width, width + Scale::new(&long).week_width());
+    }
 
     #[test]
     fn runs_are_cut_where_the_week_wraps() {

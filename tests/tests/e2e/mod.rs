@@ -21,7 +21,7 @@
 //! | `guard` | the vzdump hooks' leases on live nights: a backup sharing the datastore waits at job-start until the running one ends; without the guard the runs overlap; a lease never released expires; a hook that gave up withdraws |
 //! | `serve` | the coordinator: plans and applies with `approval = "auto"`, waits with `manual`, metrics, drift, status page, killed mid-rollout |
 
-mod fleet;
+pub(crate) mod fleet;
 
 mod agent;
 mod cluster;

@@ -98,39 +98,71 @@ fn chromium(work: &Path, extra: &[String], url: &str) -> String {
     stdout
 }
 
-/// The number of distinct RGBA colours of a PNG (decoded with `png`).
-pub fn distinct_colours(png_bytes: &[u8]) -> usize {
-    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    let mut reader = decoder.read_info().expect("the screenshot is a PNG");
-    let mut pixels = vec![0; reader.output_buffer_size().expect("PNG size fits memory")];
-    let info = reader
-        .next_frame(&mut pixels)
-        .expect("decode the screenshot");
-    let channels = info.color_type.samples();
-    let mut colours = std::collections::HashSet::new();
-    for pixel in pixels[..info.buffer_size()].chunks_exact(channels) {
-        colours.insert(pixel.to_vec());
-    }
-    colours.len()
+/// A decoded screenshot.
+pub struct Image {
+    /// Width in pixels.
+    pub width: usize,
+    channels: usize,
+    pixels: Vec<u8>,
 }
 
-/// How many pixels of a PNG have each of the given RGB colours, exactly.
-pub fn pixels_of(png_bytes: &[u8], colours: &[[u8; 3]]) -> Vec<usize> {
-    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    let mut reader = decoder.read_info().expect("the screenshot is a PNG");
-    let mut pixels = vec![0; reader.output_buffer_size().expect("PNG size fits memory")];
-    let info = reader
-        .next_frame(&mut pixels)
-        .expect("decode the screenshot");
-    let channels = info.color_type.samples();
-    assert!(channels >= 3, "the screenshot is not RGB");
-    let mut counts = vec![0; colours.len()];
-    for pixel in pixels[..info.buffer_size()].chunks_exact(channels) {
-        for (count, colour) in counts.iter_mut().zip(colours) {
-            if pixel[..3] == colour[..] {
-                *count += 1;
-            }
+impl Image {
+    /// Decodes PNG bytes (with `png`).
+    pub fn decode(png_bytes: &[u8]) -> Image {
+        let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+        let mut reader = decoder.read_info().expect("the screenshot is a PNG");
+        let mut pixels = vec![0; reader.output_buffer_size().expect("PNG size fits memory")];
+        let info = reader
+            .next_frame(&mut pixels)
+            .expect("decode the screenshot");
+        pixels.truncate(info.buffer_size());
+        let channels = info.color_type.samples();
+        assert!(channels >= 3, "the screenshot is not RGB");
+        assert_eq!(
+            info.bit_depth,
+            png::BitDepth::Eight,
+            "the screenshot has 8 bits per channel"
+        );
+        Image {
+            width: info.width as usize,
+            channels,
+            pixels,
         }
     }
-    counts
+
+    /// The pixels (RGB, alpha dropped) of the columns `columns`, row by row.
+    fn rgb_in(&self, columns: std::ops::Range<usize>) -> impl Iterator<Item = &[u8]> + '_ {
+        let row_bytes = self.width * self.channels;
+        self.pixels.chunks_exact(row_bytes).flat_map(move |row| {
+            row[columns.start * self.channels..columns.end.min(self.width) * self.channels]
+                .chunks_exact(self.channels)
+                .map(|pixel| &pixel[..3])
+        })
+    }
+
+    /// The number of distinct colours.
+    pub fn distinct_colours(&self) -> usize {
+        self.rgb_in(0..self.width)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
+    /// How many pixels of the columns `columns` have each of the given RGB
+    /// colours, exactly.
+    pub fn count_in(&self, columns: std::ops::Range<usize>, colours: &[[u8; 3]]) -> Vec<usize> {
+        let mut counts = vec![0; colours.len()];
+        for pixel in self.rgb_in(columns) {
+            for (count, colour) in counts.iter_mut().zip(colours) {
+                if pixel == &colour[..] {
+                    *count += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    /// How many pixels of the whole image have each of the given colours.
+    pub fn count(&self, colours: &[[u8; 3]]) -> Vec<usize> {
+        self.count_in(0..self.width, colours)
+    }
 }

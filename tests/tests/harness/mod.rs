@@ -3,9 +3,10 @@
 //! failure message.
 
 pub mod browser;
-pub mod contract;
 pub mod daemons;
 pub mod process;
+pub mod prometheus;
+pub mod promql;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
