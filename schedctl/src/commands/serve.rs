@@ -109,7 +109,9 @@ fn print_fingerprint(settings: &ServeSettings) -> CommandResult {
     Ok(())
 }
 
-/// The certificate in `state-dir`, made on first use for the names clients use.
+/// The certificate in `<state-dir>/coordinator-tls/`, made on first use for the
+/// names clients use. Its own directory: the state directory also holds the
+/// store, and on a machine that runs an agent too, the agent's files.
 fn identity(settings: &ServeSettings) -> anyhow::Result<Identity> {
     let mut names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
     if let Some(host) = host_name() {
@@ -119,10 +121,11 @@ fn identity(settings: &ServeSettings) -> anyhow::Result<Identity> {
     if !ip.is_unspecified() && ip != IpAddr::from([127, 0, 0, 1]) {
         names.push(ip.to_string());
     }
-    Identity::load_or_create(&settings.state_dir, &names).with_context(|| {
+    let dir = settings.state_dir.join("coordinator-tls");
+    Identity::load_or_create(&dir, &names).with_context(|| {
         format!(
-            "cannot load or make the coordinator's certificate in {} (serve.state-dir)",
-            settings.state_dir.display()
+            "cannot load or make the coordinator's certificate in {} (under serve.state-dir)",
+            dir.display()
         )
     })
 }

@@ -377,7 +377,17 @@ fn the_fingerprint_is_made_once_and_stays() {
     let config = write_config(dir.path(), "listen = \"127.0.0.1:0\"");
     let first = fingerprint(&config);
     assert_eq!(fingerprint(&config), first);
-    assert!(dir.path().join("state/cert.pem").exists());
+    assert!(dir.path().join("state/coordinator-tls/cert.pem").exists());
+}
+
+#[test]
+fn the_certificate_is_made_beside_other_files_in_the_state_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), "listen = \"127.0.0.1:0\"");
+    std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
+    std::fs::write(dir.path().join("state/schedctl.db"), "").expect("another file");
+    let first = fingerprint(&config);
+    assert_eq!(fingerprint(&config), first);
 }
 
 #[test]
