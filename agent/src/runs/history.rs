@@ -140,7 +140,9 @@ impl RunHistory {
 
     /// At `job-start` the run holds the node's lock; once its lease wait is
     /// over its guests begin. What came before is waiting, not backup work
-    /// (see `scheduler_core::history`).
+    /// (see `scheduler_core::history`). The hook's clock is the host's, as
+    /// the task's start is; a wait that does not fit between the start and
+    /// the end is not believed (see `follow_running`).
     fn note_work_start(&mut self, job: &str, upid: &str, event: &HookEvent) {
         let Some(run) = self
             .jobs
@@ -150,7 +152,7 @@ impl RunHistory {
             return;
         };
         let lease_wait = event.lease_wait_secs.unwrap_or(0.0).max(0.0).round() as i64;
-        run.waited_secs = Some((event.time + lease_wait - run.start).max(0));
+        run.waited_secs = Some(event.time + lease_wait - run.start).filter(|secs| *secs >= 0);
     }
 
     /// Ends the runs the records say have ended.
@@ -168,6 +170,12 @@ impl RunHistory {
                     continue;
                 };
                 run.end = end.filter(|end| *end >= run.start);
+                // A wait longer than the whole run: the hook and the task
+                // records disagree about the time (a clock step, or a
+                // simulated host's fast clock), so the wait is unknown.
+                run.waited_secs = run
+                    .waited_secs
+                    .filter(|secs| run.end.is_some_and(|end| *secs <= end - run.start));
                 run.result = match status {
                     _ if aborted => RunResult::Aborted,
                     Some(status) => result_of(&status),
@@ -367,6 +375,28 @@ mod tests {
         };
         assert_eq!(run.waited_secs, Some(960));
         assert_eq!(scheduler_core::history::duration_secs(run), Some(1200.0));
+    }
+
+    #[test]
+    fn a_wait_the_task_records_cannot_hold_is_not_believed() {
+        let started = format!(r#"{{"state":"started","upid":"{RUNNING}"}}"#);
+        let seen = observation(&[], Some(&[]), &[("backup-k8s-cp", &started)]);
+        let ended = format!("{RUNNING} {:X} OK", 0x672958F9 + 1200);
+        let done = observation(&[&ended], Some(&[]), &[("backup-k8s-cp", &started)]);
+        // The hook's clock two years ahead of the task's (a simulated host),
+        // and one behind it: the whole run is backup work in both.
+        for skew in [2 * 365 * 86_400, -3600] {
+            let mut history = RunHistory::default();
+            let mut job_start = event("job-start", "backup-k8s-cp", RUNNING);
+            job_start.time = 0x672958F9 + skew;
+            history.update("pihanga", &seen, &[job_start], 10);
+            let changes = history.update("pihanga", &done, &[], 10);
+            let [Change::Finished { run, .. }] = &changes[..] else {
+                panic!("{changes:?}");
+            };
+            assert_eq!(run.waited_secs, None, "skew {skew}");
+            assert_eq!(scheduler_core::history::duration_secs(run), Some(1200.0));
+        }
     }
 
     #[test]
