@@ -12,14 +12,17 @@ pub mod serve;
 pub mod simulate;
 pub mod status;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
-use crate::config::{self, Config};
-use crate::exit::{bad_input, CommandError, CommandResult};
-use crate::fleet::planned::PlanBody;
+use crate::config::{self, Config, HostConfig};
+use crate::exit::{bad_input, CommandError, CommandResult, Kind};
+use crate::fleet::collect::{self, Outcome};
+use crate::fleet::planned::{PlanBody, Unreachable};
 use crate::store::{PlanRow, Store};
 
 /// What every command may need besides its own arguments.
@@ -60,14 +63,14 @@ impl Context {
 
 /// Opens the store of `config`.
 pub fn open_store(config: &Config) -> Result<Store, CommandError> {
-    Store::open(&config.store).map_err(|e| CommandError::new(crate::exit::Kind::Failed, e))
+    Store::open(&config.store).map_err(|e| CommandError::new(Kind::Failed, e))
 }
 
 /// The plan `id` (the latest when `None`) and its body.
 pub fn stored_plan(store: &Store, id: Option<i64>) -> Result<(PlanRow, PlanBody), CommandError> {
     let row = store
         .plan(id)
-        .map_err(|e| CommandError::new(crate::exit::Kind::Failed, e))?
+        .map_err(|e| CommandError::new(Kind::Failed, e))?
         .ok_or_else(|| {
             bad_input(match id {
                 Some(id) => anyhow::anyhow!(
@@ -88,6 +91,38 @@ pub fn stored_plan(store: &Store, id: Option<i64>) -> Result<(PlanRow, PlanBody)
         )
     })?;
     Ok((row, body))
+}
+
+/// Every configured host's report, at most `concurrency` at once.
+pub fn collect_all(config: &Config) -> Result<Vec<Outcome>, CommandError> {
+    let hosts: Vec<&HostConfig> = config.hosts.iter().collect();
+    collect_hosts(config, &hosts)
+}
+
+/// The reports of `hosts`.
+pub fn collect_hosts(config: &Config, hosts: &[&HostConfig]) -> Result<Vec<Outcome>, CommandError> {
+    let transports = collect::transports(hosts, config).map_err(bad_input)?;
+    let runtime = collect::runtime()?;
+    Ok(runtime.block_on(collect::reports(
+        &transports,
+        config.concurrency,
+        Duration::from_secs(config.timeout_secs),
+    )))
+}
+
+/// The error for hosts that could not be asked, each named with what failed and what to do.
+pub fn unreachable_error(unreachable: &[Unreachable], command: &str) -> CommandError {
+    let mut text = format!(
+        "{} host(s) could not be asked, so {command} stopped:",
+        unreachable.len()
+    );
+    for u in unreachable {
+        let _ = write!(text, "\n  {}\n    what to do: {}", u.error, u.hint);
+    }
+    if command == "plan" {
+        text.push_str("\nrun `schedctl plan --skip-unreachable` to plan without them");
+    }
+    CommandError::new(Kind::Failed, anyhow::anyhow!(text))
 }
 
 /// Runs the chosen subcommand.

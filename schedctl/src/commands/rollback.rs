@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use super::plan::{collect_hosts, split};
+use super::collect_hosts;
 use super::{open_store, stored_plan, Context};
 use crate::exit::{bad_input, refused, CommandError, CommandResult, Kind};
 use crate::fleet::planned::{short, write_landed};
@@ -114,7 +114,7 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
             })
         })
         .collect::<Result<_, _>>()?;
-    let (reports, unreachable) = split(collect_hosts(&config, &configured)?);
+    let (reports, unreachable) = collect::split(collect_hosts(&config, &configured)?);
     let rollback_id = store
         .start_rollback(apply.id, now(), &current_user())
         .map_err(|e| CommandError::new(Kind::Failed, e))?;

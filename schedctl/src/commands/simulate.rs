@@ -15,9 +15,10 @@ use scheduler_core::sim::{
 use scheduler_core::fleet as core_fleet;
 use scheduler_core::report::HostReport;
 
-use super::plan::{collect_all, split, unreachable_error};
+use super::{collect_all, unreachable_error};
 use super::{open_store, stored_plan, Context};
 use crate::exit::{bad_input, CommandError, CommandResult};
+use crate::fleet::collect::split;
 use crate::output::{self, Format};
 
 /// Timeline rows shown in text; the JSON has them all.

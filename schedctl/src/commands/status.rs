@@ -13,9 +13,10 @@ use scheduler_core::report::{HostReport, RunResult};
 use scheduler_core::sim::{self, Fleet};
 use serde::Serialize;
 
-use super::plan::{collect_hosts, split};
+use super::collect_hosts;
 use super::{open_store, Context};
 use crate::exit::{bad_input, CommandError, CommandResult, Kind};
+use crate::fleet::collect::split;
 use crate::fleet::{self, now};
 use crate::output::{self, Format};
 

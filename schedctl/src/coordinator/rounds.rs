@@ -8,27 +8,30 @@
 //!    planned backup window, jobs.cfg drift, the overlap risk of the current
 //!    schedule (the storm simulator, 28 noisy nights), plan age and pending.
 //! 4. Plan again when [`assess::replan_reason`] says so and every host
-//!    answered: `schedctl plan` stores the plan (what an admin would run);
-//!    with `approval = "auto"` `schedctl apply --yes` writes it, host by host
-//!    in the rollout order, rolling back on failure, recorded in the store.
+//!    answered: from the reports of step 1, in-process and stored as
+//!    `schedctl plan` stores it ([`planning`]); with `approval = "auto"` the
+//!    plan is written as `schedctl apply` writes it ([`rollout`]): host by
+//!    host in the rollout order, each write digest-checked and read back,
+//!    rolling back on failure, every step recorded in the store.
 //!
-//! Plans and applies run as the admin's own commands, in a child process
-//! with `USER=schedctl-serve` for the history: one code path for both, and
-//! an apply cut short by a crash is found by the next `serve` (or `apply`)
-//! from the store, where every host's step is recorded before it is taken.
+//! Plans and applies are recorded as made by `schedctl-serve`. An apply cut
+//! short by a crash is found by the next `serve` (or `apply`) from the
+//! store, where every host's step is recorded before it is taken. The apply
+//! does not ask the hosts again before writing, as `schedctl apply` does:
+//! the plan is seconds old, and a write to a jobs.cfg that changed since is
+//! refused by its digest and the hosts already written are rolled back.
 //! A failed round is logged and the next one comes anyway.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
-use scheduler_core::fleet::{self as core_fleet, FleetSnapshot};
+use scheduler_core::fleet::FleetSnapshot;
 use scheduler_core::plan::Plan;
 use scheduler_core::report::HostReport;
 use scheduler_core::sim::{Fleet, Options};
-use scheduler_core::snapshot::Snapshot;
+use scheduler_core::snapshot::{Model, Snapshot};
 use tokio::sync::watch;
 
 use super::assess;
@@ -36,8 +39,11 @@ use super::lease_service::LeaseService;
 use super::leases::KnownJob;
 use super::metrics::{HostLabel, JobLabel, Metrics, ResourceLabel, ResultLabel};
 use crate::config::{Approval, Config, TransportKind};
-use crate::fleet::collect;
+use crate::exit::{CommandError, Kind};
 use crate::fleet::planned::PlanBody;
+use crate::fleet::planning::{self, Collected, PlanOptions};
+use crate::fleet::rollout::{self, Applied, Progress};
+use crate::fleet::{collect, schedule_zone};
 use crate::store::{ApplyRow, Store};
 use crate::transport::HostTransport;
 
@@ -46,9 +52,6 @@ const REFRESH: Duration = Duration::from_secs(15);
 
 /// Nights the overlap risk is simulated over.
 const RISK_NIGHTS: u32 = 28;
-
-/// The longest a plan or an apply child may run.
-const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Who the store records for the coordinator's plans and applies.
 pub const SERVE_USER: &str = "schedctl-serve";
@@ -82,7 +85,6 @@ struct Basis {
 /// The serve loop's state.
 pub struct Rounds {
     config: Config,
-    config_path: PathBuf,
     transports: Vec<Arc<dyn HostTransport>>,
     metrics: Arc<Metrics>,
     leases: Arc<LeaseService>,
@@ -93,11 +95,9 @@ pub struct Rounds {
 }
 
 impl Rounds {
-    /// The loop for `config` (read from `config_path`, which the plan and
-    /// apply children read again).
+    /// The loop for `config`.
     pub fn new(
         config: Config,
-        config_path: PathBuf,
         metrics: Arc<Metrics>,
         leases: Arc<LeaseService>,
         view: Arc<RwLock<View>>,
@@ -108,7 +108,6 @@ impl Rounds {
         let store = Store::open(&config.store).map_err(|e| super::SetupError::Failed(e.into()))?;
         Ok(Rounds {
             config,
-            config_path,
             transports,
             metrics,
             leases,
@@ -144,7 +143,7 @@ impl Rounds {
     pub async fn run(self: Arc<Self>, mut stopping: watch::Receiver<bool>) {
         let interval = Duration::from_secs(self.config.serve.collect_interval_secs.max(1));
         loop {
-            if let Err(error) = self.round().await {
+            if let Err(error) = self.round(&stopping).await {
                 tracing::error!(error = %format!("{error:#}"), "A round of the coordinator failed; the next one comes anyway.");
             }
             let next = tokio::time::Instant::now() + interval;
@@ -188,8 +187,9 @@ impl Rounds {
         }
     }
 
-    /// One round: collect, assess, maybe plan and apply.
-    pub async fn round(&self) -> anyhow::Result<()> {
+    /// One round: collect, assess, maybe plan and apply (a plan stops early
+    /// and is dropped once `stopping` is set).
+    pub async fn round(&self, stopping: &watch::Receiver<bool>) -> anyhow::Result<()> {
         let started = Instant::now();
         let outcomes = collect::reports(
             &self.transports,
@@ -237,12 +237,15 @@ impl Rounds {
         if reports.is_empty() {
             return Err(anyhow!("no host answered the collection"));
         }
-        let host_reports: Vec<HostReport> = reports.iter().map(|(_, r)| r.clone()).collect();
-        let fleet = core_fleet::build(&host_reports, &crate::fleet::settings(&self.config), now);
-        self.tell_leases(&fleet, &host_reports);
-        self.fill_fleet_metrics(&fleet, now).await?;
+        let fleet = planning::build(&self.config, &reports, now);
+        let model = fleet
+            .snapshot
+            .validate()
+            .context("the snapshot built from the reports is not valid")?;
+        self.tell_leases(&fleet, &reports);
+        self.fill_fleet_metrics(&fleet, &model, now).await?;
         let basis = self.basis()?;
-        self.fill_drift(&host_reports, basis.as_ref())?;
+        self.fill_drift(&reports, basis.as_ref())?;
         {
             let mut view = self.view_mut();
             view.collected_at = Some(now);
@@ -255,7 +258,13 @@ impl Rounds {
         );
         if let Some(reason) = reason {
             if unreachable.is_empty() {
-                self.replan(&reason).await;
+                let collected = Collected {
+                    reports,
+                    fleet,
+                    made_at: now,
+                    unreachable: Vec::new(),
+                };
+                self.replan(&reason, collected, model, stopping).await;
             } else {
                 tracing::warn!(
                     reason,
@@ -269,10 +278,10 @@ impl Rounds {
     }
 
     /// The lease service learns each job's storage and reserved duration.
-    fn tell_leases(&self, fleet: &FleetSnapshot, reports: &[HostReport]) {
+    fn tell_leases(&self, fleet: &FleetSnapshot, reports: &[(TransportKind, HostReport)]) {
         let storages: BTreeMap<(&str, &str), Option<String>> = reports
             .iter()
-            .flat_map(|r| {
+            .flat_map(|(_, r)| {
                 r.jobs
                     .iter()
                     .map(move |j| ((r.host.as_str(), j.id.as_str()), j.storage.clone()))
@@ -294,7 +303,12 @@ impl Rounds {
     }
 
     /// Reserved durations, backup windows and the overlap risk of the current schedule.
-    async fn fill_fleet_metrics(&self, fleet: &FleetSnapshot, now: i64) -> anyhow::Result<()> {
+    async fn fill_fleet_metrics(
+        &self,
+        fleet: &FleetSnapshot,
+        model: &Model,
+        now: i64,
+    ) -> anyhow::Result<()> {
         self.metrics.plan_reserved.clear();
         for (host, job_id, secs) in assess::reserved(fleet) {
             self.metrics
@@ -302,11 +316,7 @@ impl Rounds {
                 .get_or_create(&JobLabel { host, job_id })
                 .set(secs);
         }
-        let model = fleet
-            .snapshot
-            .validate()
-            .context("the snapshot built from the reports is not valid")?;
-        self.fill_windows(&model, now);
+        self.fill_windows(model, now);
         let snapshot = fleet.snapshot.clone();
         let report = tokio::task::spawn_blocking(move || {
             let fleet = Fleet::from_snapshot(&snapshot)?;
@@ -336,13 +346,17 @@ impl Rounds {
 
     /// `stagger_jobs_cfg_drift`: a digest that is neither the latest plan's,
     /// nor one Stagger wrote, nor (before any plan) the first one seen.
-    fn fill_drift(&self, reports: &[HostReport], basis: Option<&Basis>) -> anyhow::Result<()> {
+    fn fill_drift(
+        &self,
+        reports: &[(TransportKind, HostReport)],
+        basis: Option<&Basis>,
+    ) -> anyhow::Result<()> {
         let applies = self.store().applies(50)?;
         let mut first_seen = self
             .first_seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for report in reports {
+        for (_, report) in reports {
             let mut known: BTreeSet<String> = applies
                 .iter()
                 .flat_map(|a| a.hosts.iter())
@@ -416,53 +430,54 @@ impl Rounds {
         }))
     }
 
-    /// Makes and stores a new plan; with `approval = "auto"`, applies it.
-    async fn replan(&self, reason: &str) {
+    /// Makes and stores a new plan of `collected`; with `approval = "auto"`, applies it.
+    async fn replan(
+        &self,
+        reason: &str,
+        collected: Collected,
+        model: Model,
+        stopping: &watch::Receiver<bool>,
+    ) {
         tracing::info!(reason, "Planning again.");
-        let config = self.config_path.to_string_lossy().into_owned();
-        let planned = self
-            .schedctl(&["plan", "--config", &config, "--format", "json"])
-            .await;
-        let plan_id = match planned {
-            Ok(child) if child.code == Some(0) => {
-                match serde_json::from_str::<serde_json::Value>(&child.stdout)
-                    .ok()
-                    .and_then(|v| v["plan_id"].as_i64().map(|id| (id, v)))
-                {
-                    Some((id, value)) => {
-                        let changes: usize = value["hosts"]
-                            .as_array()
-                            .map(|hosts| {
-                                hosts
-                                    .iter()
-                                    .filter_map(|h| h["changes"].as_array().map(Vec::len))
-                                    .sum()
-                            })
-                            .unwrap_or(0);
-                        let line =
-                            format!("plan {id} made ({reason}): {changes} schedule(s) to change");
-                        tracing::info!(plan = id, changes, "Stored a new plan.");
-                        self.view_mut().last_action = Some(line);
-                        if changes == 0 {
-                            return;
-                        }
-                        id
-                    }
-                    None => {
-                        tracing::error!(output = %child.stdout, "schedctl plan answered no plan id.");
-                        return;
-                    }
-                }
-            }
-            Ok(child) => {
-                tracing::error!(code = ?child.code, error = %child.stderr.trim(), "schedctl plan failed; the next round tries again.");
-                return;
-            }
+        let zone = schedule_zone(&self.config);
+        let stop = stopping.clone();
+        let planned = tokio::task::spawn_blocking(move || {
+            let stopped = || *stop.borrow();
+            planning::plan_live(
+                collected,
+                &model,
+                zone,
+                &PlanOptions::default(),
+                Instant::now(),
+                &stopped,
+            )
+        })
+        .await
+        .context("the planner stopped")
+        .and_then(|planned| planned);
+        if *stopping.borrow() {
+            // Cut short by the shutdown: not the plan the fleet deserves.
+            return;
+        }
+        let stored = planned.and_then(|body| {
+            let id = planning::store(&self.store(), &body, "live", SERVE_USER)?;
+            Ok((id, body))
+        });
+        let (plan_id, body) = match stored {
+            Ok(stored) => stored,
             Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "Cannot run schedctl plan.");
+                tracing::error!(error = %format!("{error:#}"), "Planning failed; the next round tries again.");
                 return;
             }
         };
+        let changes = body.changes();
+        tracing::info!(plan = plan_id, changes, "Stored a new plan.");
+        self.view_mut().last_action = Some(format!(
+            "plan {plan_id} made ({reason}): {changes} schedule(s) to change"
+        ));
+        if changes == 0 {
+            return;
+        }
         if self.config.policy.approval != Approval::Auto {
             tracing::info!(
                 plan = plan_id,
@@ -470,32 +485,21 @@ impl Rounds {
             );
             return;
         }
-        self.apply(plan_id).await;
+        self.apply(plan_id, &body).await;
     }
 
-    /// `schedctl apply PLAN --yes`, counted by its result.
-    async fn apply(&self, plan_id: i64) {
-        let config = self.config_path.to_string_lossy().into_owned();
-        let id = plan_id.to_string();
-        let applied = self
-            .schedctl(&[
-                "apply", &id, "--yes", "--config", &config, "--format", "json",
-            ])
-            .await;
-        let (result, detail) = match applied {
-            Ok(child) => {
-                let status = serde_json::from_str::<serde_json::Value>(&child.stdout)
-                    .ok()
-                    .and_then(|v| v["status"].as_str().map(str::to_owned));
-                let result = match (child.code, status.as_deref()) {
-                    (Some(0), _) => "ok",
-                    (Some(3), _) => "refused",
-                    (_, Some("rolled_back")) => "rolled_back",
-                    _ => "failed",
-                };
-                (result, child.stderr.trim().to_owned())
-            }
-            Err(error) => ("failed", format!("{error:#}")),
+    /// Writes plan `plan_id` as `schedctl apply PLAN --yes` does, counted by its result.
+    async fn apply(&self, plan_id: i64, body: &PlanBody) {
+        let applied = self.roll_out(plan_id, body).await;
+        let result = match &applied {
+            Ok(applied) => match applied.error() {
+                None => "ok",
+                Some(error) if error.kind() == Kind::Refused => "refused",
+                Some(_) if applied.status == "rolled_back" => "rolled_back",
+                Some(_) => "failed",
+            },
+            Err(error) if error.kind() == Kind::Refused => "refused",
+            Err(_) => "failed",
         };
         self.metrics
             .applies
@@ -503,52 +507,39 @@ impl Rounds {
                 result: result.to_owned(),
             })
             .inc();
-        let line = format!("apply of plan {plan_id}: {result}");
         if result == "ok" {
             tracing::info!(plan = plan_id, "Applied the plan (approval = \"auto\").");
         } else {
+            let detail = match &applied {
+                Ok(applied) => applied.error().map(|e| e.to_string()).unwrap_or_default(),
+                Err(error) => error.to_string(),
+            };
             tracing::error!(plan = plan_id, result, detail = %detail, "The plan was not applied.");
         }
-        self.view_mut().last_action = Some(line);
+        self.view_mut().last_action = Some(format!("apply of plan {plan_id}: {result}"));
         if let Err(error) = self.report_unfinished() {
             tracing::warn!(error = %format!("{error:#}"), "Cannot read the store's applies.");
         }
     }
 
-    /// Runs this binary's `args` as a child and waits for it.
-    async fn schedctl(&self, args: &[&str]) -> anyhow::Result<Child> {
-        let exe = std::env::current_exe().context("cannot find the schedctl executable")?;
-        let mut command = tokio::process::Command::new(&exe);
-        command
-            .args(args)
-            .env("USER", SERVE_USER)
-            .env_remove("SUDO_USER")
-            .env_remove("LOGNAME")
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        let output = tokio::time::timeout(CHILD_TIMEOUT, command.output())
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "`schedctl {}` ran longer than {} s",
-                    args.join(" "),
-                    CHILD_TIMEOUT.as_secs()
-                )
-            })?
-            .with_context(|| format!("cannot run {}", exe.display()))?;
-        Ok(Child {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
+    /// The rollout of `schedctl apply`: refused while an earlier apply is
+    /// unfinished, in the safe order only, recorded under [`SERVE_USER`].
+    async fn roll_out(&self, plan_id: i64, body: &PlanBody) -> Result<Applied, CommandError> {
+        rollout::refuse_if_unfinished(&self.store())?;
+        let changed = body.changed_hosts();
+        let targets = rollout::targets(&self.config, &changed)?;
+        let order = rollout::order(body, &changed, false)?;
+        rollout::apply(
+            &self.store,
+            plan_id,
+            SERVE_USER,
+            &targets,
+            &order,
+            Duration::from_secs(self.config.timeout_secs),
+            Progress::Log,
+        )
+        .await
     }
-}
-
-/// A finished child process.
-struct Child {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
 }
 
 /// An apply that never finished, with each host's last recorded step.
