@@ -178,40 +178,27 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
                 outcome
             }
         };
-        let at = now();
-        let sql = |e| CommandError::new(Kind::Failed, e);
         let apply_status = match outcome.status.as_str() {
             "restored" | "unchanged" | "not_written" => "rolled_back",
             "failed" => "rollback_failed",
             _ => host.status.as_str(),
         };
-        store
-            .set_apply_host(
-                apply.id,
-                &host.host,
-                &HostUpdate {
-                    status: apply_status,
-                    digest_before: None,
-                    digest_after: None,
-                    error: &outcome.detail,
-                    at,
-                },
-            )
-            .map_err(sql)?;
         let before = now_digest.unwrap_or_default();
         store
-            .set_rollback_host(
+            .record_undo(
+                apply.id,
                 rollback_id,
                 &host.host,
+                (apply_status, &outcome.detail),
                 &HostUpdate {
                     status: &outcome.status,
                     digest_before: Some(&before),
                     digest_after: outcome.digest.as_deref(),
                     error: &outcome.detail,
-                    at,
+                    at: now(),
                 },
             )
-            .map_err(sql)?;
+            .map_err(|e| CommandError::new(Kind::Failed, e))?;
         say(&format!(
             "  {}: {} {}",
             outcome.host,

@@ -298,6 +298,18 @@ impl Journal<'_> {
             .set_apply_host(self.apply_id, host, update)
             .map_err(failed)
     }
+
+    fn undo(
+        &self,
+        rollback_id: i64,
+        host: &str,
+        apply: (&str, &str),
+        rollback: &HostUpdate<'_>,
+    ) -> Result<(), CommandError> {
+        lock(self.store)
+            .record_undo(self.apply_id, rollback_id, host, apply, rollback)
+            .map_err(failed)
+    }
 }
 
 /// What the writes did, up to the first failure.
@@ -429,38 +441,14 @@ async fn undo_written(
             timeout,
         )
         .await;
-        let at = now();
         match undone {
             Ok(response) => {
-                {
-                    let store = lock(journal.store);
-                    store
-                        .set_apply_host(
-                            journal.apply_id,
-                            &result.host,
-                            &HostUpdate {
-                                status: "rolled_back",
-                                digest_before: None,
-                                digest_after: None,
-                                error: &result.error,
-                                at,
-                            },
-                        )
-                        .map_err(failed)?;
-                    store
-                        .set_rollback_host(
-                            rollback_id,
-                            &result.host,
-                            &HostUpdate {
-                                status: "restored",
-                                digest_before: Some(&after),
-                                digest_after: Some(&response.digest),
-                                error: "",
-                                at,
-                            },
-                        )
-                        .map_err(failed)?;
-                }
+                journal.undo(
+                    rollback_id,
+                    &result.host,
+                    ("rolled_back", &result.error),
+                    &update("restored", Some(&after), Some(&response.digest), ""),
+                )?;
                 progress.line(&format!(
                     "  {}: rolled back, digest {} → {}",
                     result.host,
@@ -474,35 +462,12 @@ async fn undo_written(
             Err(err) => {
                 failed_hosts += 1;
                 let error = err.to_string();
-                {
-                    let store = lock(journal.store);
-                    store
-                        .set_apply_host(
-                            journal.apply_id,
-                            &result.host,
-                            &HostUpdate {
-                                status: "rollback_failed",
-                                digest_before: None,
-                                digest_after: None,
-                                error: &error,
-                                at,
-                            },
-                        )
-                        .map_err(failed)?;
-                    store
-                        .set_rollback_host(
-                            rollback_id,
-                            &result.host,
-                            &HostUpdate {
-                                status: "failed",
-                                digest_before: Some(&after),
-                                digest_after: None,
-                                error: &error,
-                                at,
-                            },
-                        )
-                        .map_err(failed)?;
-                }
+                journal.undo(
+                    rollback_id,
+                    &result.host,
+                    ("rollback_failed", &error),
+                    &update("failed", Some(&after), None, &error),
+                )?;
                 progress.line(&format!("  {}: ROLLBACK FAILED: {err}", result.host));
                 "rollback_failed".clone_into(&mut result.status);
                 result.error = error;

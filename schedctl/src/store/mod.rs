@@ -538,6 +538,31 @@ impl Store {
         )
     }
 
+    /// Records one host's undo in both places: its status in the apply
+    /// (`apply_status`, `apply_error`) and its row in the rollback, at the
+    /// same time.
+    pub fn record_undo(
+        &self,
+        apply_id: i64,
+        rollback_id: i64,
+        host: &str,
+        (apply_status, apply_error): (&str, &str),
+        rollback: &HostUpdate<'_>,
+    ) -> Result<(), StoreError> {
+        self.set_apply_host(
+            apply_id,
+            host,
+            &HostUpdate {
+                status: apply_status,
+                digest_before: None,
+                digest_after: None,
+                error: apply_error,
+                at: rollback.at,
+            },
+        )?;
+        self.set_rollback_host(rollback_id, host, rollback)
+    }
+
     /// Gives a rollback its final status.
     pub fn finish_rollback(
         &self,
