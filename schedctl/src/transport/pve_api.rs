@@ -12,6 +12,7 @@
 //! its canonical form), sets back the ones already written if a later one
 //! fails, and reads the list again for the new digest and the new schedules.
 
+use std::future::Future;
 use std::time::Duration;
 
 use chrono_tz::Tz;
@@ -24,10 +25,9 @@ use scheduler_core::report::{
 };
 use sha1::{Digest as _, Sha1};
 
+use super::proxmox_writes::{effective_changes, set_each, ProxmoxWrites, SetSchedule};
 use super::runs::{self, NodeJobs};
-use super::{
-    effective_changes, read_secret, BoxFuture, HostTransport, Rollback, SetupError, TransportError,
-};
+use super::{read_secret, SetupError, TransportError};
 use crate::config::{PveApiTransport, TransportKind};
 
 /// vzdump tasks asked for per report.
@@ -181,7 +181,10 @@ impl PveApiHost {
         })
     }
 
-    async fn write(&self, request: &ApplyRequest) -> Result<ApplyResponse, TransportError> {
+    async fn write_schedules(
+        &self,
+        request: &ApplyRequest,
+    ) -> Result<ApplyResponse, TransportError> {
         let (jobs, previous_digest) = self.jobs().await?;
         if previous_digest != request.digest {
             return Err(TransportError::Stale {
@@ -196,21 +199,9 @@ impl PveApiHost {
                 .and_then(|j| j.schedule.clone())
         };
         let changes = effective_changes(&request.changes, current);
-        let mut done: Vec<(&ScheduleChange, String)> = Vec::new();
-        for change in &changes {
-            let update = JobUpdate::schedule(change.schedule.trim());
-            if let Err(err) = self.client.update_backup_job(&change.job, &update).await {
-                let err = self.error(err);
-                let restored = self.restore(&done).await;
-                return Err(TransportError::Failed {
-                    host: self.host.clone(),
-                    detail: format!("{err}; {restored}"),
-                });
-            }
-            done.push((change, current(&change.job).unwrap_or_default()));
-        }
+        set_each(self, &self.host, &changes).await?;
         let (after, digest) = self.jobs().await?;
-        for change in &changes {
+        for (change, _) in &changes {
             let now = after
                 .iter()
                 .find(|j| j.id == change.job)
@@ -228,7 +219,7 @@ impl PveApiHost {
         Ok(ApplyResponse {
             previous_digest,
             digest,
-            changed: changes.into_iter().cloned().collect(),
+            changed: changes.into_iter().map(|(c, _)| c.clone()).collect(),
         })
     }
 
@@ -262,68 +253,38 @@ impl PveApiHost {
         }
         Ok(())
     }
+}
 
-    async fn restore(&self, done: &[(&ScheduleChange, String)]) -> String {
-        if done.is_empty() {
-            return "nothing had been written on this host".to_owned();
-        }
-        let mut failed = Vec::new();
-        for (change, old) in done.iter().rev() {
-            if let Err(err) = self
-                .client
-                .update_backup_job(&change.job, &JobUpdate::schedule(old.clone()))
-                .await
-            {
-                failed.push(format!(
-                    "{} (still '{}': {err})",
-                    change.job, change.schedule
-                ));
-            }
-        }
-        if failed.is_empty() {
-            format!(
-                "the {} schedule(s) already written on this host were set back",
-                done.len()
-            )
-        } else {
-            format!("setting back failed for {}", failed.join(", "))
-        }
+impl SetSchedule for PveApiHost {
+    type Error = pve_api::Error;
+
+    async fn set_schedule(&self, job: &str, schedule: &str) -> Result<(), pve_api::Error> {
+        self.client
+            .update_backup_job(job, &JobUpdate::schedule(schedule))
+            .await
     }
 
-    async fn undo(&self, rollback: &Rollback) -> Result<ApplyResponse, TransportError> {
-        let request = ApplyRequest {
-            digest: rollback.request.expect_digest.clone(),
-            changes: rollback.schedules.clone(),
-        };
-        self.write(&request).await
+    fn failed(&self, error: pve_api::Error) -> TransportError {
+        self.error(error)
     }
 }
 
-impl HostTransport for PveApiHost {
-    fn host(&self) -> &str {
+impl ProxmoxWrites for PveApiHost {
+    const KIND: TransportKind = TransportKind::PveApi;
+
+    fn name(&self) -> &str {
         &self.host
     }
 
-    fn kind(&self) -> TransportKind {
-        TransportKind::PveApi
+    fn read_report(&self) -> impl Future<Output = Result<HostReport, TransportError>> + Send {
+        self.make_report()
     }
 
-    fn report(&self) -> BoxFuture<'_, Result<HostReport, TransportError>> {
-        Box::pin(self.make_report())
-    }
-
-    fn apply<'a>(
-        &'a self,
-        request: &'a ApplyRequest,
-    ) -> BoxFuture<'a, Result<ApplyResponse, TransportError>> {
-        Box::pin(self.write(request))
-    }
-
-    fn rollback<'a>(
-        &'a self,
-        rollback: &'a Rollback,
-    ) -> BoxFuture<'a, Result<ApplyResponse, TransportError>> {
-        Box::pin(self.undo(rollback))
+    fn write(
+        &self,
+        request: &ApplyRequest,
+    ) -> impl Future<Output = Result<ApplyResponse, TransportError>> + Send {
+        self.write_schedules(request)
     }
 }
 

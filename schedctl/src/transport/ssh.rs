@@ -13,6 +13,7 @@
 //! is returned. The file is read again afterwards: its new digest, and each
 //! changed job's schedule as Proxmox now reads it.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +28,9 @@ use scheduler_core::report::{
     REPORT_VERSION,
 };
 
+use super::proxmox_writes::{effective_changes, set_each, ProxmoxWrites, SetSchedule};
 use super::runs::{self, NodeJobs};
-use super::{effective_changes, BoxFuture, HostTransport, Rollback, SetupError, TransportError};
+use super::{SetupError, TransportError};
 use crate::config::{SshTransport, TransportKind};
 
 /// vzdump tasks asked for per report.
@@ -285,7 +287,10 @@ impl SshHost {
         ))
     }
 
-    async fn write(&self, request: &ApplyRequest) -> Result<ApplyResponse, TransportError> {
+    async fn write_schedules(
+        &self,
+        request: &ApplyRequest,
+    ) -> Result<ApplyResponse, TransportError> {
         let handle = self.connect().await?;
         let text = self.read_jobs_cfg(&handle).await?;
         let cfg = JobsCfg::parse(&text);
@@ -300,99 +305,67 @@ impl SshHost {
         check_changes(&self.host, &cfg, &jobs, &request.changes)?;
         let current = |id: &str| jobs.iter().find(|j| j.id == id).map(|j| j.schedule.clone());
         let changes = effective_changes(&request.changes, current);
-        let mut done: Vec<(&ScheduleChange, String)> = Vec::new();
-        for change in &changes {
-            let old = current(&change.job).unwrap_or_default();
-            let path = format!("/cluster/backup/{}", change.job);
-            if let Err(err) = self
-                .pvesh(
-                    &handle,
-                    &["set", &path, "--schedule", change.schedule.trim()],
-                )
-                .await
-            {
-                let restored = self.restore(&handle, &done).await;
-                return Err(TransportError::Failed {
-                    host: self.host.clone(),
-                    detail: format!("{err}; {restored}"),
-                });
-            }
-            done.push((change, old));
-        }
+        let session = Session {
+            ssh: self,
+            handle: &handle,
+        };
+        set_each(&session, &self.host, &changes).await?;
         let after = self.read_jobs_cfg(&handle).await?;
         disconnect(handle).await;
         let after_cfg = JobsCfg::parse(&after);
         verify(
             &self.host,
             &after_cfg,
-            changes.iter().map(|c| (c.job.as_str(), c.schedule.trim())),
+            changes
+                .iter()
+                .map(|(c, _)| (c.job.as_str(), c.schedule.trim())),
         )?;
         Ok(ApplyResponse {
             previous_digest,
             digest: after_cfg.digest().to_string(),
-            changed: changes.into_iter().cloned().collect(),
+            changed: changes.into_iter().map(|(c, _)| c.clone()).collect(),
         })
-    }
-
-    /// Sets the schedules of `done` back; says what state that left.
-    async fn restore(&self, handle: &Handle<Client>, done: &[(&ScheduleChange, String)]) -> String {
-        if done.is_empty() {
-            return "nothing had been written on this host".to_owned();
-        }
-        let mut failed = Vec::new();
-        for (change, old) in done.iter().rev() {
-            let path = format!("/cluster/backup/{}", change.job);
-            if let Err(err) = self.pvesh(handle, &["set", &path, "--schedule", old]).await {
-                failed.push(format!(
-                    "{} (still '{}': {err})",
-                    change.job, change.schedule
-                ));
-            }
-        }
-        if failed.is_empty() {
-            format!(
-                "the {} schedule(s) already written on this host were set back",
-                done.len()
-            )
-        } else {
-            format!("setting back failed for {}", failed.join(", "))
-        }
-    }
-
-    async fn undo(&self, rollback: &Rollback) -> Result<ApplyResponse, TransportError> {
-        let request = ApplyRequest {
-            digest: rollback.request.expect_digest.clone(),
-            changes: rollback.schedules.clone(),
-        };
-        self.write(&request).await
     }
 }
 
-impl HostTransport for SshHost {
-    fn host(&self) -> &str {
+impl ProxmoxWrites for SshHost {
+    const KIND: TransportKind = TransportKind::Ssh;
+
+    fn name(&self) -> &str {
         &self.host
     }
 
-    fn kind(&self) -> TransportKind {
-        TransportKind::Ssh
+    fn read_report(&self) -> impl Future<Output = Result<HostReport, TransportError>> + Send {
+        self.make_report()
     }
 
-    fn report(&self) -> BoxFuture<'_, Result<HostReport, TransportError>> {
-        Box::pin(self.make_report())
+    fn write(
+        &self,
+        request: &ApplyRequest,
+    ) -> impl Future<Output = Result<ApplyResponse, TransportError>> + Send {
+        self.write_schedules(request)
+    }
+}
+
+/// One connection's `pvesh set`.
+struct Session<'a> {
+    ssh: &'a SshHost,
+    handle: &'a Handle<Client>,
+}
+
+impl SetSchedule for Session<'_> {
+    type Error = TransportError;
+
+    async fn set_schedule(&self, job: &str, schedule: &str) -> Result<(), TransportError> {
+        let path = format!("/cluster/backup/{job}");
+        self.ssh
+            .pvesh(self.handle, &["set", &path, "--schedule", schedule])
+            .await
+            .map(drop)
     }
 
-    fn apply<'a>(
-        &'a self,
-        request: &'a ApplyRequest,
-    ) -> BoxFuture<'a, Result<ApplyResponse, TransportError>> {
-        Box::pin(self.write(request))
-    }
-
-    fn rollback<'a>(
-        &'a self,
-        rollback: &'a Rollback,
-    ) -> BoxFuture<'a, Result<ApplyResponse, TransportError>> {
-        Box::pin(self.undo(rollback))
+    fn failed(&self, error: TransportError) -> TransportError {
+        error
     }
 }
 
