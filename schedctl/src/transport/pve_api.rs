@@ -15,18 +15,15 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chrono_tz::Tz;
 use pve_api::{BackupJob, Client, JobUpdate, TaskQuery, TaskSource};
 use scheduler_core::calendar::CalendarEvent;
-use scheduler_core::history::duration_stats;
 use scheduler_core::report::{
     ApplyRequest, ApplyResponse, HostReport, JobReport, JobsCfgState, ScheduleChange,
-    REPORT_VERSION,
 };
 use sha1::{Digest as _, Sha1};
 
 use super::proxmox_writes::{effective_changes, set_each, ProxmoxWrites, SetSchedule};
-use super::runs::{self, NodeJobs};
+use super::runs;
 use super::{read_secret, SetupError, TransportError};
 use crate::config::{PveApiTransport, TransportKind};
 
@@ -137,48 +134,26 @@ impl PveApiHost {
             .filter(|j| j.node.as_deref().is_none_or(|n| n == self.host))
             .filter(|j| j.schedule.is_some())
             .collect();
-        let schedule = |j: &BackupJob| j.schedule.clone().unwrap_or_default();
-        let schedules: Vec<String> = own.iter().map(|j| schedule(j)).collect();
-        let node = NodeJobs {
-            jobs: own
-                .iter()
-                .zip(&schedules)
-                .map(|(j, s)| (j.id.as_str(), s.as_str(), j.enabled))
-                .collect(),
-            tz: time.timezone.parse().unwrap_or(Tz::UTC),
-        };
-        let mut runs = runs::attribute(&node, &tasks).into_iter();
-        let jobs = own
-            .iter()
-            .zip(schedules)
-            .map(|(j, schedule)| {
-                let runs_of_job = runs.next().unwrap_or_default();
-                JobReport {
-                    id: j.id.clone(),
-                    schedule,
-                    enabled: j.enabled,
-                    node: j.node.clone(),
-                    storage: j.storage.clone(),
-                    stats: duration_stats(&runs_of_job),
-                    runs: runs_of_job,
-                }
+        let own = own
+            .into_iter()
+            .map(|j| JobReport {
+                id: j.id.clone(),
+                schedule: j.schedule.clone().unwrap_or_default(),
+                enabled: j.enabled,
+                node: j.node.clone(),
+                storage: j.storage.clone(),
+                runs: Vec::new(),
+                stats: None,
             })
             .collect();
-        Ok(HostReport {
-            version: REPORT_VERSION,
-            host: self.host.clone(),
-            timezone: time.timezone,
-            clock: time.time,
-            source: "pve-api".to_owned(),
-            jobs_cfg: JobsCfgState {
-                digest,
-                text: None,
-                warnings: Vec::new(),
-            },
-            jobs,
-            load: None,
-            pressure: None,
-        })
+        let jobs_cfg = JobsCfgState {
+            digest,
+            text: None,
+            warnings: Vec::new(),
+        };
+        Ok(runs::host_report(
+            &self.host, own, &time, &tasks, "pve-api", jobs_cfg,
+        ))
     }
 
     async fn write_schedules(

@@ -17,19 +17,16 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono_tz::Tz;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::ChannelMsg;
-use scheduler_core::history::duration_stats;
 use scheduler_core::jobs_cfg::{Digest, JobsCfg};
 use scheduler_core::report::{
     ApplyRequest, ApplyResponse, HostReport, JobReport, JobsCfgState, ScheduleChange,
-    REPORT_VERSION,
 };
 
 use super::proxmox_writes::{effective_changes, set_each, ProxmoxWrites, SetSchedule};
-use super::runs::{self, NodeJobs};
+use super::runs;
 use super::{SetupError, TransportError};
 use crate::config::{SshTransport, TransportKind};
 
@@ -481,46 +478,24 @@ pub(super) fn report_from(
 ) -> HostReport {
     let cfg = JobsCfg::parse(text);
     let reading = cfg.proxmox_reading(&path.to_string_lossy());
-    let jobs = node_jobs(&cfg, host);
-    let tz: Tz = time.timezone.parse().unwrap_or(Tz::UTC);
-    let node = NodeJobs {
-        jobs: jobs
-            .iter()
-            .map(|j| (j.id.as_str(), j.schedule.as_str(), j.enabled))
-            .collect(),
-        tz,
-    };
-    let mut runs = runs::attribute(&node, tasks).into_iter();
-    let jobs = jobs
-        .iter()
-        .map(|j| {
-            let runs_of_job = runs.next().unwrap_or_default();
-            JobReport {
-                id: j.id.clone(),
-                schedule: j.schedule.clone(),
-                enabled: j.enabled,
-                node: j.node.clone(),
-                storage: j.storage.clone(),
-                stats: duration_stats(&runs_of_job),
-                runs: runs_of_job,
-            }
+    let jobs = node_jobs(&cfg, host)
+        .into_iter()
+        .map(|j| JobReport {
+            id: j.id,
+            schedule: j.schedule,
+            enabled: j.enabled,
+            node: j.node,
+            storage: j.storage,
+            runs: Vec::new(),
+            stats: None,
         })
         .collect();
-    HostReport {
-        version: REPORT_VERSION,
-        host: host.to_owned(),
-        timezone: time.timezone.clone(),
-        clock: time.time,
-        source: source.to_owned(),
-        jobs_cfg: JobsCfgState {
-            digest: Digest::of(text.as_bytes()).to_string(),
-            text: Some(text.to_owned()),
-            warnings: reading.warnings.into_iter().map(|w| w.message).collect(),
-        },
-        jobs,
-        load: None,
-        pressure: None,
-    }
+    let jobs_cfg = JobsCfgState {
+        digest: Digest::of(text.as_bytes()).to_string(),
+        text: Some(text.to_owned()),
+        warnings: reading.warnings.into_iter().map(|w| w.message).collect(),
+    };
+    runs::host_report(host, jobs, time, tasks, source, jobs_cfg)
 }
 
 #[cfg(test)]
