@@ -12,7 +12,6 @@
 //! its canonical form), sets back the ones already written if a later one
 //! fails, and reads the list again for the new digest and the new schedules.
 
-use std::future::Future;
 use std::time::Duration;
 
 use pve_api::{BackupJob, Client, JobUpdate, TaskQuery, TaskSource};
@@ -113,91 +112,6 @@ impl PveApiHost {
         Ok((jobs, digest))
     }
 
-    async fn make_report(&self) -> Result<HostReport, TransportError> {
-        let query = TaskQuery {
-            typefilter: Some("vzdump".to_owned()),
-            source: Some(TaskSource::All),
-            limit: Some(TASKS_LIMIT),
-            ..TaskQuery::default()
-        };
-        let (time, jobs, tasks) = tokio::join!(
-            self.client.node_time(&self.host),
-            self.jobs(),
-            self.client.node_tasks(&self.host, &query),
-        );
-        let time = time.map_err(|e| self.error(e))?;
-        let (jobs, digest) = jobs?;
-        let tasks = tasks.map_err(|e| self.error(e))?.tasks;
-        let own: Vec<&BackupJob> = jobs
-            .iter()
-            .filter(|j| j.job_type.as_deref().unwrap_or("vzdump") == "vzdump")
-            .filter(|j| j.node.as_deref().is_none_or(|n| n == self.host))
-            .filter(|j| j.schedule.is_some())
-            .collect();
-        let own = own
-            .into_iter()
-            .map(|j| JobReport {
-                id: j.id.clone(),
-                schedule: j.schedule.clone().unwrap_or_default(),
-                enabled: j.enabled,
-                node: j.node.clone(),
-                storage: j.storage.clone(),
-                runs: Vec::new(),
-                stats: None,
-            })
-            .collect();
-        let jobs_cfg = JobsCfgState {
-            digest,
-            text: None,
-            warnings: Vec::new(),
-        };
-        Ok(runs::host_report(
-            &self.host, own, &time, &tasks, "pve-api", jobs_cfg,
-        ))
-    }
-
-    async fn write_schedules(
-        &self,
-        request: &ApplyRequest,
-    ) -> Result<ApplyResponse, TransportError> {
-        let (jobs, previous_digest) = self.jobs().await?;
-        if previous_digest != request.digest {
-            return Err(TransportError::Stale {
-                host: self.host.clone(),
-                current_digest: previous_digest,
-            });
-        }
-        self.check(&jobs, &request.changes)?;
-        let current = |id: &str| {
-            jobs.iter()
-                .find(|j| j.id == id)
-                .and_then(|j| j.schedule.clone())
-        };
-        let changes = effective_changes(&request.changes, current);
-        set_each(self, &self.host, &changes).await?;
-        let (after, digest) = self.jobs().await?;
-        for (change, _) in &changes {
-            let now = after
-                .iter()
-                .find(|j| j.id == change.job)
-                .and_then(|j| j.schedule.clone());
-            if now.as_deref() != Some(change.schedule.trim()) {
-                return Err(TransportError::Protocol {
-                    host: self.host.clone(),
-                    detail: format!(
-                        "after the write, the API shows schedule {now:?} for job '{}', not '{}'",
-                        change.job, change.schedule
-                    ),
-                });
-            }
-        }
-        Ok(ApplyResponse {
-            previous_digest,
-            digest,
-            changed: changes.into_iter().map(|(c, _)| c.clone()).collect(),
-        })
-    }
-
     fn check(&self, jobs: &[BackupJob], changes: &[ScheduleChange]) -> Result<(), TransportError> {
         let refused = |message: String| TransportError::Refused {
             host: self.host.clone(),
@@ -251,15 +165,86 @@ impl ProxmoxWrites for PveApiHost {
         &self.host
     }
 
-    fn read_report(&self) -> impl Future<Output = Result<HostReport, TransportError>> + Send {
-        self.make_report()
+    async fn read_report(&self) -> Result<HostReport, TransportError> {
+        let query = TaskQuery {
+            typefilter: Some("vzdump".to_owned()),
+            source: Some(TaskSource::All),
+            limit: Some(TASKS_LIMIT),
+            ..TaskQuery::default()
+        };
+        let (time, jobs, tasks) = tokio::join!(
+            self.client.node_time(&self.host),
+            self.jobs(),
+            self.client.node_tasks(&self.host, &query),
+        );
+        let time = time.map_err(|e| self.error(e))?;
+        let (jobs, digest) = jobs?;
+        let tasks = tasks.map_err(|e| self.error(e))?.tasks;
+        let own: Vec<&BackupJob> = jobs
+            .iter()
+            .filter(|j| j.job_type.as_deref().unwrap_or("vzdump") == "vzdump")
+            .filter(|j| j.node.as_deref().is_none_or(|n| n == self.host))
+            .filter(|j| j.schedule.is_some())
+            .collect();
+        let own = own
+            .into_iter()
+            .map(|j| JobReport {
+                id: j.id.clone(),
+                schedule: j.schedule.clone().unwrap_or_default(),
+                enabled: j.enabled,
+                node: j.node.clone(),
+                storage: j.storage.clone(),
+                runs: Vec::new(),
+                stats: None,
+            })
+            .collect();
+        let jobs_cfg = JobsCfgState {
+            digest,
+            text: None,
+            warnings: Vec::new(),
+        };
+        Ok(runs::host_report(
+            &self.host, own, &time, &tasks, "pve-api", jobs_cfg,
+        ))
     }
 
-    fn write(
-        &self,
-        request: &ApplyRequest,
-    ) -> impl Future<Output = Result<ApplyResponse, TransportError>> + Send {
-        self.write_schedules(request)
+    async fn write(&self, request: &ApplyRequest) -> Result<ApplyResponse, TransportError> {
+        let (jobs, previous_digest) = self.jobs().await?;
+        if previous_digest != request.digest {
+            return Err(TransportError::Stale {
+                host: self.host.clone(),
+                current_digest: previous_digest,
+            });
+        }
+        self.check(&jobs, &request.changes)?;
+        let current = |id: &str| {
+            jobs.iter()
+                .find(|j| j.id == id)
+                .and_then(|j| j.schedule.clone())
+        };
+        let changes = effective_changes(&request.changes, current);
+        set_each(self, &self.host, &changes).await?;
+        let (after, digest) = self.jobs().await?;
+        for (change, _) in &changes {
+            let now = after
+                .iter()
+                .find(|j| j.id == change.job)
+                .and_then(|j| j.schedule.clone());
+            if now.as_deref() != Some(change.schedule.trim()) {
+                return Err(TransportError::Protocol {
+                    host: self.host.clone(),
+                    detail: format!(
+                        "after the write, the API shows schedule {now:?} for job '{}', not '{}'",
+                        change.job, change.schedule
+                    ),
+                });
+            }
+        }
+        Ok(ApplyResponse {
+            previous_digest,
+            digest,
+            changed: changes.into_iter().map(|(c, _)| c.clone()).collect(),
+        })
     }
 }
 

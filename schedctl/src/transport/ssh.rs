@@ -13,7 +13,6 @@
 //! is returned. The file is read again afterwards: its new digest, and each
 //! changed job's schedule as Proxmox now reads it.
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -246,8 +245,16 @@ impl SshHost {
             detail: format!("`pvesh get {what}` printed something that is not its JSON: {e}"),
         })
     }
+}
 
-    async fn make_report(&self) -> Result<HostReport, TransportError> {
+impl ProxmoxWrites for SshHost {
+    const KIND: TransportKind = TransportKind::Ssh;
+
+    fn name(&self) -> &str {
+        &self.host
+    }
+
+    async fn read_report(&self) -> Result<HostReport, TransportError> {
         let handle = self.connect().await?;
         let time_path = format!("/nodes/{}/time", self.host);
         let tasks_path = format!("/nodes/{}/tasks", self.host);
@@ -284,10 +291,7 @@ impl SshHost {
         ))
     }
 
-    async fn write_schedules(
-        &self,
-        request: &ApplyRequest,
-    ) -> Result<ApplyResponse, TransportError> {
+    async fn write(&self, request: &ApplyRequest) -> Result<ApplyResponse, TransportError> {
         let handle = self.connect().await?;
         let text = self.read_jobs_cfg(&handle).await?;
         let cfg = JobsCfg::parse(&text);
@@ -322,25 +326,6 @@ impl SshHost {
             digest: after_cfg.digest().to_string(),
             changed: changes.into_iter().map(|(c, _)| c.clone()).collect(),
         })
-    }
-}
-
-impl ProxmoxWrites for SshHost {
-    const KIND: TransportKind = TransportKind::Ssh;
-
-    fn name(&self) -> &str {
-        &self.host
-    }
-
-    fn read_report(&self) -> impl Future<Output = Result<HostReport, TransportError>> + Send {
-        self.make_report()
-    }
-
-    fn write(
-        &self,
-        request: &ApplyRequest,
-    ) -> impl Future<Output = Result<ApplyResponse, TransportError>> + Send {
-        self.write_schedules(request)
     }
 }
 
