@@ -342,7 +342,7 @@ fn render_live(id: i64, body: &PlanBody) -> String {
 
 /// The plan as a table (job, host, from → to, why) and its totals.
 fn render_text(model: &Model, plan: &Plan) -> String {
-    let rows: Vec<[String; 4]> = plan
+    let rows: Vec<Vec<String>> = plan
         .assignments
         .iter()
         .zip(&model.jobs)
@@ -353,7 +353,7 @@ fn render_text(model: &Model, plan: &Plan) -> String {
             } else {
                 format!("{} (kept)", a.start)
             };
-            [
+            vec![
                 a.id.clone(),
                 model.hosts[job.host].name.clone(),
                 change,
@@ -361,30 +361,7 @@ fn render_text(model: &Model, plan: &Plan) -> String {
             ]
         })
         .collect();
-    let header = ["JOB", "HOST", "START", "WHY"];
-    let width = |k: usize| {
-        rows.iter()
-            .map(|r| r[k].chars().count())
-            .chain([header[k].len()])
-            .max()
-            .unwrap_or(0)
-    };
-    let widths = [width(0), width(1), width(2)];
-    let mut out = String::new();
-    let mut line = |cells: [&str; 4]| {
-        let mut text = String::new();
-        for (k, cell) in cells.iter().enumerate().take(3) {
-            let pad = widths[k].saturating_sub(cell.chars().count());
-            let _ = write!(text, "{cell}{}  ", " ".repeat(pad));
-        }
-        text.push_str(cells[3]);
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(header);
-    for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3]]);
-    }
+    let mut out = output::table(&["JOB", "HOST", "START", "WHY"], &rows);
     out.push('\n');
     out.push_str(&totals(plan, model.jobs.len()));
     out
