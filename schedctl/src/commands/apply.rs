@@ -15,14 +15,13 @@
 //! digest the first one's left.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, Write as _};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
 
-use super::{collect_hosts, open_store, stored_plan, unreachable_error, Context};
+use super::{collect_hosts, confirm, open_store, stored_plan, unreachable_error, Context};
 use crate::config::Config;
 use crate::exit::{bad_input, refused, CommandResult};
 use crate::fleet::collect::{self, split};
@@ -98,7 +97,10 @@ pub fn run(context: &Context, args: &ApplyArgs) -> CommandResult {
         return finish_output(args, row.id, None, "dry_run", names, Vec::new());
     }
     if !args.yes {
-        confirm(order.len())?;
+        confirm(
+            &format!("Write {} host(s) now?", order.len()),
+            "nothing was written",
+        )?;
     }
     let store = Mutex::new(store);
     let applied = runtime.block_on(rollout::apply(
@@ -206,20 +208,6 @@ fn describe(plan_id: i64, order: &[usize], changed: &[&HostState]) -> String {
         }
     }
     text
-}
-
-fn confirm(hosts: usize) -> CommandResult {
-    eprint!("Write {hosts} host(s) now? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let read = std::io::stdin().lock().read_line(&mut answer)?;
-    let yes = matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
-    if read == 0 || !yes {
-        return Err(refused(anyhow::anyhow!(
-            "not confirmed, nothing was written (answer y, or give --yes)"
-        )));
-    }
-    Ok(())
 }
 
 /// The final state of every host, in words.

@@ -13,6 +13,7 @@ pub mod simulate;
 pub mod status;
 
 use std::fmt::Write as _;
+use std::io::{BufRead, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config, HostConfig};
-use crate::exit::{bad_input, CommandError, CommandResult, Kind};
+use crate::exit::{bad_input, refused, CommandError, CommandResult, Kind};
 use crate::fleet::collect::{self, Outcome};
 use crate::fleet::planned::{PlanBody, Unreachable};
 use crate::store::{PlanRow, Store};
@@ -123,6 +124,21 @@ pub fn unreachable_error(unreachable: &[Unreachable], command: &str) -> CommandE
         text.push_str("\nrun `schedctl plan --skip-unreachable` to plan without them");
     }
     CommandError::new(Kind::Failed, anyhow::anyhow!(text))
+}
+
+/// Asks `question` on stderr; anything but y or yes (or no answer) is a
+/// refusal saying `unless` ("nothing was written").
+pub fn confirm(question: &str, unless: &str) -> CommandResult {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let read = std::io::stdin().lock().read_line(&mut answer)?;
+    if read == 0 || !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        return Err(refused(anyhow::anyhow!(
+            "not confirmed, {unless} (answer y, or give --yes)"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs the chosen subcommand.

@@ -9,14 +9,13 @@
 //! whose jobs.cfg still has the old digest was never written.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, Write as _};
 use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
 
 use super::collect_hosts;
-use super::{open_store, stored_plan, Context};
+use super::{confirm, open_store, stored_plan, Context};
 use crate::exit::{bad_input, refused, CommandError, CommandResult, Kind};
 use crate::fleet::planned::{short, write_landed};
 use crate::fleet::{collect, now, writes};
@@ -100,7 +99,7 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
     }
     say(&text);
     if !args.yes {
-        confirm()?;
+        confirm("Roll back now?", "nothing was rolled back")?;
     }
     let configured: Vec<&crate::config::HostConfig> = hosts
         .iter()
@@ -344,17 +343,4 @@ async fn roll_back_host(
         ),
         Err(err) => outcome("failed", None, format!("({err})")),
     }
-}
-
-fn confirm() -> CommandResult {
-    eprint!("Roll back now? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let read = std::io::stdin().lock().read_line(&mut answer)?;
-    if read == 0 || !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-        return Err(refused(anyhow::anyhow!(
-            "not confirmed, nothing was rolled back (answer y, or give --yes)"
-        )));
-    }
-    Ok(())
 }
