@@ -56,6 +56,9 @@ const RISK_NIGHTS: u32 = 28;
 /// Who the store records for the coordinator's plans and applies.
 pub const SERVE_USER: &str = "schedctl-serve";
 
+/// How many of the latest plans and applies a round reads from the store.
+const RECENT: i64 = 50;
+
 /// What the status page shows, as of the latest round.
 #[derive(Debug, Clone, Default)]
 pub struct View {
@@ -79,7 +82,6 @@ pub struct View {
 struct Basis {
     id: i64,
     body: PlanBody,
-    applied: bool,
 }
 
 /// The serve loop's state.
@@ -92,6 +94,9 @@ pub struct Rounds {
     view: Arc<RwLock<View>>,
     /// Before any plan: the first digest seen of each host.
     first_seen: Mutex<BTreeMap<String, String>>,
+    /// The latest live plan as last read (plans are never changed once
+    /// stored: its body is read again only when a newer one comes).
+    basis: Mutex<Option<Arc<Basis>>>,
 }
 
 impl Rounds {
@@ -114,6 +119,7 @@ impl Rounds {
             store: Mutex::new(store),
             view,
             first_seen: Mutex::new(BTreeMap::new()),
+            basis: Mutex::new(None),
         })
     }
 
@@ -244,8 +250,9 @@ impl Rounds {
             .context("the snapshot built from the reports is not valid")?;
         self.tell_leases(&fleet, &reports);
         self.fill_fleet_metrics(&fleet, &model, now).await?;
+        let applies = self.store().applies(RECENT)?;
         let basis = self.basis()?;
-        self.fill_drift(&reports, basis.as_ref())?;
+        self.fill_drift(&reports, basis.as_deref(), &applies);
         {
             let mut view = self.view_mut();
             view.collected_at = Some(now);
@@ -256,6 +263,7 @@ impl Rounds {
             &fleet.snapshot,
             self.config.policy.replan_drift,
         );
+        let mut replanned = false;
         if let Some(reason) = reason {
             if unreachable.is_empty() {
                 let collected = Collected {
@@ -265,6 +273,7 @@ impl Rounds {
                     unreachable: Vec::new(),
                 };
                 self.replan(&reason, collected, model, stopping).await;
+                replanned = true;
             } else {
                 tracing::warn!(
                     reason,
@@ -273,7 +282,12 @@ impl Rounds {
                 );
             }
         }
-        self.fill_plan_metrics(now)?;
+        let (basis, applies) = if replanned {
+            (self.basis()?, self.store().applies(RECENT)?)
+        } else {
+            (basis, applies)
+        };
+        self.fill_plan_metrics(basis.as_deref(), &applies, now);
         Ok(())
     }
 
@@ -350,8 +364,8 @@ impl Rounds {
         &self,
         reports: &[(TransportKind, HostReport)],
         basis: Option<&Basis>,
-    ) -> anyhow::Result<()> {
-        let applies = self.store().applies(50)?;
+        applies: &[ApplyRow],
+    ) {
         let mut first_seen = self
             .first_seen
             .lock()
@@ -385,49 +399,53 @@ impl Rounds {
                 })
                 .set(i64::from(drifted));
         }
-        Ok(())
     }
 
-    /// Plan age and pending, and the pending plan for the status page.
-    fn fill_plan_metrics(&self, now: i64) -> anyhow::Result<()> {
-        let basis = self.basis()?;
-        let pending = basis
-            .as_ref()
-            .filter(|b| !b.applied && b.body.hosts.iter().any(|h| !h.changes.is_empty()));
+    /// Plan age and pending (no apply of it succeeded yet), and the pending
+    /// plan for the status page.
+    fn fill_plan_metrics(&self, basis: Option<&Basis>, applies: &[ApplyRow], now: i64) {
+        let pending = basis.filter(|b| {
+            b.body.changes() > 0
+                && !applies
+                    .iter()
+                    .any(|a| a.plan_id == b.id && a.status == "ok")
+        });
         self.metrics.plan_pending.set(i64::from(pending.is_some()));
-        if let Some(basis) = &basis {
+        if let Some(basis) = basis {
             self.metrics
                 .plan_age
                 .get_or_create(&Vec::new())
                 .set((now - basis.body.made_at).max(0) as f64);
         }
         let mut view = self.view_mut();
-        view.plan_made_at = basis.as_ref().map(|b| b.body.made_at);
+        view.plan_made_at = basis.map(|b| b.body.made_at);
         view.pending = pending.map(|b| (b.id, b.body.fleet.snapshot.clone(), b.body.plan.clone()));
-        Ok(())
     }
 
-    /// The latest live plan and whether an apply of it succeeded.
-    fn basis(&self) -> anyhow::Result<Option<Basis>> {
+    /// The latest live plan (its body read from the store only when it is
+    /// not the one read last).
+    fn basis(&self) -> anyhow::Result<Option<Arc<Basis>>> {
         let store = self.store();
-        let Some(listed) = store.plans(50)?.into_iter().find(|p| p.source == "live") else {
+        let Some(listed) = store
+            .plans(RECENT)?
+            .into_iter()
+            .find(|p| p.source == "live")
+        else {
             return Ok(None);
         };
+        let mut cached = self.basis.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(basis) = cached.as_ref().filter(|b| b.id == listed.id) {
+            return Ok(Some(Arc::clone(basis)));
+        }
         // The listing leaves the bodies out.
         let Some(row) = store.plan(Some(listed.id))? else {
             return Ok(None);
         };
         let body: PlanBody = serde_json::from_str(&row.body)
             .with_context(|| format!("plan {} in the store is not readable", row.id))?;
-        let applied = store
-            .applies(50)?
-            .iter()
-            .any(|a| a.plan_id == row.id && a.status == "ok");
-        Ok(Some(Basis {
-            id: row.id,
-            body,
-            applied,
-        }))
+        let basis = Arc::new(Basis { id: row.id, body });
+        *cached = Some(Arc::clone(&basis));
+        Ok(Some(basis))
     }
 
     /// Makes and stores a new plan of `collected`; with `approval = "auto"`, applies it.
@@ -470,7 +488,10 @@ impl Rounds {
                 return;
             }
         };
-        let changes = body.changes();
+        // The new basis, without reading back what was just stored.
+        let basis = Arc::new(Basis { id: plan_id, body });
+        *self.basis.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&basis));
+        let changes = basis.body.changes();
         tracing::info!(plan = plan_id, changes, "Stored a new plan.");
         self.view_mut().last_action = Some(format!(
             "plan {plan_id} made ({reason}): {changes} schedule(s) to change"
@@ -485,7 +506,7 @@ impl Rounds {
             );
             return;
         }
-        self.apply(plan_id, &body).await;
+        self.apply(plan_id, &basis.body).await;
     }
 
     /// Writes plan `plan_id` as `schedctl apply PLAN --yes` does, counted by its result.
