@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
-use scheduler_core::fleet::FleetSnapshot;
 use scheduler_core::plan::Plan;
 use scheduler_core::report::HostReport;
 use scheduler_core::sim::{Fleet, Options};
@@ -97,6 +96,8 @@ pub struct Rounds {
     /// The latest live plan as last read (plans are never changed once
     /// stored: its body is read again only when a newer one comes).
     basis: Mutex<Option<Arc<Basis>>>,
+    /// The model of the latest round's snapshot, for the gauges that follow the clock.
+    model: Mutex<Option<Arc<Model>>>,
 }
 
 impl Rounds {
@@ -120,6 +121,7 @@ impl Rounds {
             view,
             first_seen: Mutex::new(BTreeMap::new()),
             basis: Mutex::new(None),
+            model: Mutex::new(None),
         })
     }
 
@@ -169,11 +171,17 @@ impl Rounds {
 
     /// Backup windows and plan age as of `now`, from the latest round's fleet and plan.
     fn refresh_clock_gauges(&self, now: i64) {
-        let (current, made_at) = {
-            let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
-            (view.current.clone(), view.plan_made_at)
-        };
-        if let Some(model) = current.and_then(|snapshot| snapshot.validate().ok()) {
+        let made_at = self
+            .view
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .plan_made_at;
+        let model = self
+            .model
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(model) = model {
             self.fill_windows(&model, now);
         }
         if let Some(made_at) = made_at {
@@ -244,12 +252,17 @@ impl Rounds {
             return Err(anyhow!("no host answered the collection"));
         }
         let fleet = planning::build(&self.config, &reports, now);
-        let model = fleet
-            .snapshot
-            .validate()
-            .context("the snapshot built from the reports is not valid")?;
-        self.tell_leases(&fleet, &reports);
-        self.fill_fleet_metrics(&fleet, &model, now).await?;
+        let model = Arc::new(
+            fleet
+                .snapshot
+                .validate()
+                .context("the snapshot built from the reports is not valid")?,
+        );
+        *self.model.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&model));
+        let reserved = assess::reserved(&fleet);
+        self.tell_leases(&reserved, &reports);
+        self.fill_fleet_metrics(&fleet.snapshot, &reserved, &model, now)
+            .await?;
         let applies = self.store().applies(RECENT)?;
         let basis = self.basis()?;
         self.fill_drift(&reports, basis.as_deref(), &applies);
@@ -292,7 +305,11 @@ impl Rounds {
     }
 
     /// The lease service learns each job's storage and reserved duration.
-    fn tell_leases(&self, fleet: &FleetSnapshot, reports: &[(TransportKind, HostReport)]) {
+    fn tell_leases(
+        &self,
+        reserved: &[(String, String, f64)],
+        reports: &[(TransportKind, HostReport)],
+    ) {
         let storages: BTreeMap<(&str, &str), Option<String>> = reports
             .iter()
             .flat_map(|(_, r)| {
@@ -301,16 +318,16 @@ impl Rounds {
                     .map(move |j| ((r.host.as_str(), j.id.as_str()), j.storage.clone()))
             })
             .collect();
-        let jobs = assess::reserved(fleet)
-            .into_iter()
+        let jobs = reserved
+            .iter()
             .map(|(host, job, secs)| KnownJob {
                 storage: storages
                     .get(&(host.as_str(), job.as_str()))
                     .cloned()
                     .flatten(),
                 reserved_secs: Some(secs.round() as i64),
-                host,
-                job,
+                host: host.clone(),
+                job: job.clone(),
             })
             .collect();
         self.leases.set_jobs(jobs);
@@ -319,19 +336,23 @@ impl Rounds {
     /// Reserved durations, backup windows and the overlap risk of the current schedule.
     async fn fill_fleet_metrics(
         &self,
-        fleet: &FleetSnapshot,
+        snapshot: &Snapshot,
+        reserved: &[(String, String, f64)],
         model: &Model,
         now: i64,
     ) -> anyhow::Result<()> {
         self.metrics.plan_reserved.clear();
-        for (host, job_id, secs) in assess::reserved(fleet) {
+        for (host, job_id, secs) in reserved {
             self.metrics
                 .plan_reserved
-                .get_or_create(&JobLabel { host, job_id })
-                .set(secs);
+                .get_or_create(&JobLabel {
+                    host: host.clone(),
+                    job_id: job_id.clone(),
+                })
+                .set(*secs);
         }
         self.fill_windows(model, now);
-        let snapshot = fleet.snapshot.clone();
+        let snapshot = snapshot.clone();
         let report = tokio::task::spawn_blocking(move || {
             let fleet = Fleet::from_snapshot(&snapshot)?;
             let options = Options {
@@ -366,20 +387,34 @@ impl Rounds {
         basis: Option<&Basis>,
         applies: &[ApplyRow],
     ) {
+        // Per host: every digest Stagger wrote, and the one the plan was made from.
+        let mut written: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for host in applies.iter().flat_map(|a| &a.hosts) {
+            if let Some(digest) = &host.digest_after {
+                written
+                    .entry(host.host.as_str())
+                    .or_default()
+                    .insert(digest.clone());
+            }
+        }
+        let planned: BTreeMap<&str, &str> = basis
+            .map(|b| {
+                b.body
+                    .hosts
+                    .iter()
+                    .map(|h| (h.host.as_str(), h.digest.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut first_seen = self
             .first_seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         for (_, report) in reports {
-            let mut known: BTreeSet<String> = applies
-                .iter()
-                .flat_map(|a| a.hosts.iter())
-                .filter(|h| h.host == report.host)
-                .filter_map(|h| h.digest_after.clone())
-                .collect();
-            match basis.and_then(|b| b.body.hosts.iter().find(|h| h.host == report.host)) {
-                Some(state) => {
-                    known.insert(state.digest.clone());
+            let mut known = written.remove(report.host.as_str()).unwrap_or_default();
+            match planned.get(report.host.as_str()) {
+                Some(digest) => {
+                    known.insert((*digest).to_owned());
                 }
                 None => {
                     let first = first_seen
@@ -453,7 +488,7 @@ impl Rounds {
         &self,
         reason: &str,
         collected: Collected,
-        model: Model,
+        model: Arc<Model>,
         stopping: &watch::Receiver<bool>,
     ) {
         tracing::info!(reason, "Planning again.");
