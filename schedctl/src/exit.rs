@@ -86,13 +86,18 @@ impl From<std::io::Error> for CommandError {
     }
 }
 
+impl From<crate::store::StoreError> for CommandError {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self::new(Kind::Failed, error)
+    }
+}
+
 /// Shorthand: mark an error as bad user input (exit 2).
 pub fn bad_input(error: impl Into<anyhow::Error>) -> CommandError {
     CommandError::new(Kind::BadInput, error)
 }
 
 /// Shorthand: mark an error as a refusal (exit 3).
-#[allow(dead_code)] // used by the commands that write to hosts
 pub fn refused(error: impl Into<anyhow::Error>) -> CommandError {
     CommandError::new(Kind::Refused, error)
 }

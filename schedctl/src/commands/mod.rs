@@ -64,26 +64,23 @@ impl Context {
 
 /// Opens the store of `config`.
 pub fn open_store(config: &Config) -> Result<Store, CommandError> {
-    Store::open(&config.store).map_err(|e| CommandError::new(Kind::Failed, e))
+    Ok(Store::open(&config.store)?)
 }
 
 /// The plan `id` (the latest when `None`) and its body.
 pub fn stored_plan(store: &Store, id: Option<i64>) -> Result<(PlanRow, PlanBody), CommandError> {
-    let row = store
-        .plan(id)
-        .map_err(|e| CommandError::new(Kind::Failed, e))?
-        .ok_or_else(|| {
-            bad_input(match id {
-                Some(id) => anyhow::anyhow!(
-                    "there is no plan {id} in {}; `schedctl history` lists the plans",
-                    store.path().display()
-                ),
-                None => anyhow::anyhow!(
-                    "there is no plan yet in {}; make one with `schedctl plan`",
-                    store.path().display()
-                ),
-            })
-        })?;
+    let row = store.plan(id)?.ok_or_else(|| {
+        bad_input(match id {
+            Some(id) => anyhow::anyhow!(
+                "there is no plan {id} in {}; `schedctl history` lists the plans",
+                store.path().display()
+            ),
+            None => anyhow::anyhow!(
+                "there is no plan yet in {}; make one with `schedctl plan`",
+                store.path().display()
+            ),
+        })
+    })?;
     let body: PlanBody = serde_json::from_str(&row.body).with_context(|| {
         format!(
             "plan {} in {} is not readable",

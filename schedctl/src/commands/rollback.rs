@@ -77,9 +77,7 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
     if hosts.is_empty() {
         say(&format!("Apply {} left nothing to roll back.", apply.id));
         if apply.finished_at.is_none() {
-            store
-                .finish_apply(apply.id, "rolled_back", "nothing had been written", now())
-                .map_err(|e| CommandError::new(Kind::Failed, e))?;
+            store.finish_apply(apply.id, "rolled_back", "nothing had been written", now())?;
         }
         return Ok(());
     }
@@ -114,9 +112,7 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
         })
         .collect::<Result<_, _>>()?;
     let (reports, unreachable) = collect::split(collect_hosts(&config, &configured)?);
-    let rollback_id = store
-        .start_rollback(apply.id, now(), &current_user())
-        .map_err(|e| CommandError::new(Kind::Failed, e))?;
+    let rollback_id = store.start_rollback(apply.id, now(), &current_user())?;
     let runtime = collect::runtime()?;
     let timeout = Duration::from_secs(config.timeout_secs);
     // jobs.cfg's digest on each host now; hosts of one cluster share the file,
@@ -183,21 +179,19 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
             _ => host.status.as_str(),
         };
         let before = now_digest.unwrap_or_default();
-        store
-            .record_undo(
-                apply.id,
-                rollback_id,
-                &host.host,
-                (apply_status, &outcome.detail),
-                &HostUpdate {
-                    status: &outcome.status,
-                    digest_before: Some(&before),
-                    digest_after: outcome.digest.as_deref(),
-                    error: &outcome.detail,
-                    at: now(),
-                },
-            )
-            .map_err(|e| CommandError::new(Kind::Failed, e))?;
+        store.record_undo(
+            apply.id,
+            rollback_id,
+            &host.host,
+            (apply_status, &outcome.detail),
+            &HostUpdate {
+                status: &outcome.status,
+                digest_before: Some(&before),
+                digest_after: outcome.digest.as_deref(),
+                error: &outcome.detail,
+                at: now(),
+            },
+        )?;
         say(&format!(
             "  {}: {} {}",
             outcome.host,
@@ -220,18 +214,14 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
         "{} restored, {changed} changed since (not touched), {failed} failed",
         outcomes.iter().filter(|o| o.status == "restored").count()
     );
-    store
-        .finish_rollback(rollback_id, status, &message, now())
-        .map_err(|e| CommandError::new(Kind::Failed, e))?;
+    store.finish_rollback(rollback_id, status, &message, now())?;
     if status == "ok" {
-        store
-            .finish_apply(
-                apply.id,
-                "rolled_back",
-                &format!("rolled back by rollback {rollback_id}"),
-                now(),
-            )
-            .map_err(|e| CommandError::new(Kind::Failed, e))?;
+        store.finish_apply(
+            apply.id,
+            "rolled_back",
+            &format!("rolled back by rollback {rollback_id}"),
+            now(),
+        )?;
     }
     if json {
         output::print_json(&RollbackOutput {
@@ -262,17 +252,15 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
 
 /// The apply to undo: the given one, or the latest that wrote something not yet rolled back.
 fn pick_apply(store: &Store, id: Option<i64>) -> Result<ApplyRow, CommandError> {
-    let sql = |e| CommandError::new(Kind::Failed, e);
     if let Some(id) = id {
-        return store.apply(id).map_err(sql)?.ok_or_else(|| {
+        return store.apply(id)?.ok_or_else(|| {
             bad_input(anyhow::anyhow!(
                 "there is no apply {id}; `schedctl history` lists them"
             ))
         });
     }
     store
-        .applies(i64::MAX)
-        .map_err(sql)?
+        .applies(i64::MAX)?
         .into_iter()
         .find(|a| a.hosts.iter().any(|h| TOUCHED.contains(&h.status.as_str())))
         .ok_or_else(|| {

@@ -187,12 +187,7 @@ pub fn run(context: &Context, args: &StatusArgs) -> CommandResult {
         Some(risk(&built.snapshot, args.risk_nights)?)
     };
     let store = open_store(&config)?;
-    let unfinished_applies = store
-        .unfinished_applies()
-        .map_err(|e| CommandError::new(Kind::Failed, e))?
-        .iter()
-        .map(|a| a.id)
-        .collect();
+    let unfinished_applies = store.unfinished_applies()?.iter().map(|a| a.id).collect();
     let out = StatusOutput {
         hosts: statuses,
         overlap_risk,

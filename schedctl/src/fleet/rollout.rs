@@ -28,7 +28,7 @@ use super::{now, writes};
 use crate::config::Config;
 use crate::exit::{bad_input, refused, CommandError, Kind};
 use crate::output;
-use crate::store::{ApplyHostRow, HostUpdate, Store, StoreError};
+use crate::store::{ApplyHostRow, HostUpdate, Store};
 use crate::transport::{HostTransport, TransportError};
 
 /// One host of the rollout.
@@ -101,7 +101,7 @@ impl Progress {
 
 /// An earlier apply that never finished must be resolved first.
 pub fn refuse_if_unfinished(store: &Store) -> Result<(), CommandError> {
-    let unfinished = store.unfinished_applies().map_err(failed)?;
+    let unfinished = store.unfinished_applies()?;
     let Some(apply) = unfinished.first() else {
         return Ok(());
     };
@@ -244,9 +244,7 @@ pub async fn apply(
             error: String::new(),
         })
         .collect();
-    let apply_id = lock(store)
-        .start_apply(plan_id, now(), who, &rows)
-        .map_err(failed)?;
+    let apply_id = lock(store).start_apply(plan_id, now(), who, &rows)?;
     let journal = Journal {
         store,
         apply_id,
@@ -274,9 +272,7 @@ pub async fn apply(
         None => format!("{} host(s) written", results.hosts.len()),
         Some((_, err)) => format!("stopped at {}: {err}", err.host()),
     };
-    lock(store)
-        .finish_apply(apply_id, status, &message, now())
-        .map_err(failed)?;
+    lock(store).finish_apply(apply_id, status, &message, now())?;
     Ok(Applied {
         apply_id,
         status,
@@ -294,9 +290,7 @@ struct Journal<'a> {
 
 impl Journal<'_> {
     fn host(&self, host: &str, update: &HostUpdate<'_>) -> Result<(), CommandError> {
-        lock(self.store)
-            .set_apply_host(self.apply_id, host, update)
-            .map_err(failed)
+        Ok(lock(self.store).set_apply_host(self.apply_id, host, update)?)
     }
 
     fn undo(
@@ -306,9 +300,7 @@ impl Journal<'_> {
         apply: (&str, &str),
         rollback: &HostUpdate<'_>,
     ) -> Result<(), CommandError> {
-        lock(self.store)
-            .record_undo(self.apply_id, rollback_id, host, apply, rollback)
-            .map_err(failed)
+        Ok(lock(self.store).record_undo(self.apply_id, rollback_id, host, apply, rollback)?)
     }
 }
 
@@ -417,9 +409,7 @@ async fn undo_written(
         "Rolling back the {} host(s) already written…",
         written.len()
     ));
-    let rollback_id = lock(journal.store)
-        .start_rollback(journal.apply_id, now(), journal.who)
-        .map_err(failed)?;
+    let rollback_id = lock(journal.store).start_rollback(journal.apply_id, now(), journal.who)?;
     let mut failed_hosts = 0;
     // Hosts of one cluster share jobs.cfg: once a later write is undone, the
     // file is where that undo left it, which is what the earlier write's undo
@@ -484,9 +474,7 @@ async fn undo_written(
             ),
         )
     };
-    lock(journal.store)
-        .finish_rollback(rollback_id, status, &message, now())
-        .map_err(failed)
+    Ok(lock(journal.store).finish_rollback(rollback_id, status, &message, now())?)
 }
 
 /// A host's new state, as of now.
@@ -507,8 +495,4 @@ fn update<'a>(
 
 fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
     store.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn failed(error: StoreError) -> CommandError {
-    CommandError::new(Kind::Failed, error)
 }
