@@ -73,11 +73,7 @@ pub fn run(context: &Context, args: &ApplyArgs) -> CommandResult {
         )));
     }
     let changed = body.changed_hosts();
-    let progress = if args.format == Format::Json {
-        Progress::Stderr
-    } else {
-        Progress::Stdout
-    };
+    let progress = Progress::beside(args.format);
     if changed.is_empty() {
         progress.line(&format!(
             "Plan {} changes nothing: nothing to write.",
@@ -86,9 +82,7 @@ pub fn run(context: &Context, args: &ApplyArgs) -> CommandResult {
         return finish_output(args, row.id, None, "ok", Vec::new(), Vec::new());
     }
     let targets = rollout::targets(&config, &changed)?;
-    let runtime = collect::runtime()?;
-    let timeout = Duration::from_secs(config.timeout_secs);
-    precheck(&config, &changed, &row.id)?;
+    precheck(&config, &changed, row.id)?;
     let order = rollout::order(&body, &changed, args.any_order)?;
     let names: Vec<String> = order.iter().map(|&k| changed[k].host.clone()).collect();
     progress.line(&describe(row.id, &order, &changed));
@@ -103,7 +97,8 @@ pub fn run(context: &Context, args: &ApplyArgs) -> CommandResult {
         )?;
     }
     let store = Mutex::new(store);
-    let applied = runtime.block_on(rollout::apply(
+    let timeout = Duration::from_secs(config.timeout_secs);
+    let applied = collect::runtime()?.block_on(rollout::apply(
         &store,
         row.id,
         &current_user(),
@@ -149,7 +144,7 @@ fn finish_output(
 }
 
 /// Asks every host again: all must answer with the plan's digest.
-fn precheck(config: &Config, changed: &[&HostState], plan_id: &i64) -> CommandResult {
+fn precheck(config: &Config, changed: &[&HostState], plan_id: i64) -> CommandResult {
     let hosts: Vec<&crate::config::HostConfig> = changed
         .iter()
         .filter_map(|s| config.host(&s.host))

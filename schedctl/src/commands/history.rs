@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{open_store, Context};
 use crate::exit::CommandResult;
+use crate::fleet::planned::short;
 use crate::output::{self, Format};
 use crate::store::{ApplyRow, RollbackRow};
 
@@ -147,8 +148,4 @@ fn render(h: &HistoryOutput) -> String {
         );
     }
     out
-}
-
-fn short(digest: &str) -> &str {
-    digest.get(..12).unwrap_or(digest)
 }

@@ -18,6 +18,7 @@ use super::collect_hosts;
 use super::{confirm, open_store, stored_plan, Context};
 use crate::exit::{bad_input, refused, CommandError, CommandResult, Kind};
 use crate::fleet::planned::{short, write_landed};
+use crate::fleet::rollout::Progress;
 use crate::fleet::{collect, now, writes};
 use crate::output::{self, Format};
 use crate::store::{current_user, ApplyHostRow, ApplyRow, HostUpdate, Store};
@@ -67,13 +68,8 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
         .filter(|h| TOUCHED.contains(&h.status.as_str()))
         .collect();
     let json = args.format == Format::Json;
-    let say = |text: &str| {
-        if json {
-            eprintln!("{text}");
-        } else {
-            println!("{text}");
-        }
-    };
+    let progress = Progress::beside(args.format);
+    let say = |text: &str| progress.line(text);
     if hosts.is_empty() {
         say(&format!("Apply {} left nothing to roll back.", apply.id));
         if apply.finished_at.is_none() {

@@ -85,6 +85,14 @@ pub enum Progress {
 }
 
 impl Progress {
+    /// Beside a command's output: on stdout for people, on stderr when stdout carries JSON.
+    pub fn beside(format: output::Format) -> Progress {
+        match format {
+            output::Format::Json => Progress::Stderr,
+            output::Format::Text => Progress::Stdout,
+        }
+    }
+
     /// Says one line (or several).
     pub fn line(self, text: &str) {
         match self {
