@@ -546,16 +546,18 @@ impl Rounds {
 
     /// Writes plan `plan_id` as `schedctl apply PLAN --yes` does, counted by its result.
     async fn apply(&self, plan_id: i64, body: &PlanBody) {
-        let applied = self.roll_out(plan_id, body).await;
-        let result = match &applied {
-            Ok(applied) => match applied.error() {
-                None => "ok",
-                Some(error) if error.kind() == Kind::Refused => "refused",
-                Some(_) if applied.status == "rolled_back" => "rolled_back",
-                Some(_) => "failed",
-            },
-            Err(error) if error.kind() == Kind::Refused => "refused",
-            Err(_) => "failed",
+        // What stopped the apply, and whether its rollout was rolled back.
+        let stopped = match self.roll_out(plan_id, body).await {
+            Ok(applied) => applied
+                .error()
+                .map(|error| (error, applied.status == "rolled_back")),
+            Err(error) => Some((error, false)),
+        };
+        let result = match &stopped {
+            None => "ok",
+            Some((error, _)) if error.kind() == Kind::Refused => "refused",
+            Some((_, true)) => "rolled_back",
+            Some(_) => "failed",
         };
         self.metrics
             .applies
@@ -563,14 +565,11 @@ impl Rounds {
                 result: result.to_owned(),
             })
             .inc();
-        if result == "ok" {
-            tracing::info!(plan = plan_id, "Applied the plan (approval = \"auto\").");
-        } else {
-            let detail = match &applied {
-                Ok(applied) => applied.error().map(|e| e.to_string()).unwrap_or_default(),
-                Err(error) => error.to_string(),
-            };
-            tracing::error!(plan = plan_id, result, detail = %detail, "The plan was not applied.");
+        match &stopped {
+            None => tracing::info!(plan = plan_id, "Applied the plan (approval = \"auto\")."),
+            Some((error, _)) => {
+                tracing::error!(plan = plan_id, result, detail = %error, "The plan was not applied.");
+            }
         }
         self.view_mut().last_action = Some(format!("apply of plan {plan_id}: {result}"));
         if let Err(error) = self.report_unfinished() {
