@@ -36,6 +36,11 @@ impl CommandError {
         }
     }
 
+    /// Its kind.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// Prints the error chain on stderr and returns the exit code of its kind.
     pub fn report(self) -> ExitCode {
         // A closed stdout (`schedctl ... | head`) is not a failure.
@@ -51,6 +56,13 @@ impl CommandError {
             Kind::BadInput => 2,
             Kind::Refused => 3,
         })
+    }
+}
+
+/// The error and its causes on one line.
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
     }
 }
 
@@ -74,13 +86,18 @@ impl From<std::io::Error> for CommandError {
     }
 }
 
+impl From<crate::store::StoreError> for CommandError {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self::new(Kind::Failed, error)
+    }
+}
+
 /// Shorthand: mark an error as bad user input (exit 2).
 pub fn bad_input(error: impl Into<anyhow::Error>) -> CommandError {
     CommandError::new(Kind::BadInput, error)
 }
 
 /// Shorthand: mark an error as a refusal (exit 3).
-#[allow(dead_code)] // used by the commands that write to hosts
 pub fn refused(error: impl Into<anyhow::Error>) -> CommandError {
     CommandError::new(Kind::Refused, error)
 }

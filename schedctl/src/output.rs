@@ -1,6 +1,7 @@
 //! Everything `schedctl` prints on stdout goes through here: text for people,
 //! `--format json` for scripts.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use serde::Serialize;
@@ -32,6 +33,12 @@ pub fn print_text(text: &str) -> std::io::Result<()> {
 
 /// Left-aligned columns padded to their widest cell, two spaces apart.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    aligned_table(header, &[], rows)
+}
+
+/// Columns padded to their widest cell, two spaces apart, right-aligned
+/// where `right` says (left where it says nothing).
+pub fn aligned_table(header: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|k| {
             rows.iter()
@@ -47,17 +54,13 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     for row in std::iter::once(&header_row).chain(rows) {
         let mut line = String::new();
         for (k, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            line.push_str(
-                &" ".repeat(
-                    widths
-                        .get(k)
-                        .copied()
-                        .unwrap_or(0)
-                        .saturating_sub(cell.chars().count())
-                        + 2,
-                ),
-            );
+            let width = widths.get(k).copied().unwrap_or(0);
+            let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
+            if right.get(k).copied().unwrap_or(false) {
+                let _ = write!(line, "{pad}{cell}  ");
+            } else {
+                let _ = write!(line, "{cell}{pad}  ");
+            }
         }
         out.push_str(line.trim_end());
         out.push('\n');

@@ -27,13 +27,16 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Router;
+use scheduler_core::report::{ApplyRequest, ApplyResponse, RollbackRequest};
 use stagger_service::api::{body_limit, ApiError};
 use stagger_service::auth::Authorized;
 use stagger_service::token::Token;
 
+use crate::config::Backend;
 use crate::context::Agent;
 use crate::jobs_file::ChangeError;
-use crate::metrics::ApplyResult;
+use crate::metrics::{ApplyResult, Metrics};
+use crate::state::unix_now;
 
 /// The state every handler gets.
 #[derive(Clone)]
@@ -82,6 +85,60 @@ fn who(auth: &Authorized) -> String {
     match auth.peer {
         Some(peer) => format!("bearer token from {peer}"),
         None => "bearer token".to_owned(),
+    }
+}
+
+/// A change of jobs.cfg a request asks for.
+enum Change {
+    /// `PUT /v1/schedules`: new schedules.
+    Apply(ApplyRequest),
+    /// `POST /v1/rollback`: a kept copy back.
+    Rollback(RollbackRequest),
+}
+
+/// Makes one change of jobs.cfg at a time from this agent, through the
+/// configured backend, and counts its result; the answer names the digest
+/// jobs.cfg has now.
+async fn change(
+    state: ApiState,
+    auth: Authorized,
+    request: Change,
+) -> Result<axum::Json<ApplyResponse>, ApiError> {
+    let agent = state.agent;
+    let count = match request {
+        Change::Apply(_) => Metrics::apply,
+        Change::Rollback(_) => Metrics::rollback,
+    };
+    let _one_at_a_time = agent.writes.lock().await;
+    let who = who(&auth);
+    let file = &agent.jobs_file;
+    let outcome = match (&agent.config.backend, &agent.pve, request) {
+        (Backend::Api, Some(client), Change::Apply(r)) => {
+            file.apply_via_api(client, &r, &who, unix_now()).await
+        }
+        (Backend::Api, Some(client), Change::Rollback(r)) => {
+            file.rollback_via_api(client, &r, &who, unix_now()).await
+        }
+        (_, _, request) => {
+            let file = file.clone();
+            tokio::task::spawn_blocking(move || match request {
+                Change::Apply(r) => file.apply(&r, &who, unix_now()),
+                Change::Rollback(r) => file.rollback(&r, &who, unix_now()),
+            })
+            .await
+            .map_err(ApiError::internal)?
+        }
+    };
+    match outcome {
+        Ok(outcome) => {
+            count(&agent.metrics, ApplyResult::ok);
+            Ok(axum::Json(outcome))
+        }
+        Err(error) => {
+            let (error, result) = change_error(error);
+            count(&agent.metrics, result);
+            Err(error)
+        }
     }
 }
 

@@ -305,14 +305,7 @@ fn plan_lines(hosts: &[DemoHost], diff: &Value) -> String {
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|h| {
-            h["changes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(move |c| (h, c))
-        })
-        .map(|(_, c)| c)
+        .flat_map(|h| h["changes"].as_array().into_iter().flatten())
         .collect();
     for host in hosts {
         match changed.iter().find(|c| c["job"] == host.job.as_str()) {
@@ -438,21 +431,17 @@ fn live_night(
                 )
             },
         );
-        let granted: Vec<&crate::store::LeaseEvent> = events
-            .iter()
-            .filter(|e| e.host == tree.host.name && e.event == "granted")
-            .collect();
-        let queued = events
-            .iter()
-            .any(|e| e.host == tree.host.name && e.event == "queued");
-        let lease = match (granted.first(), queued) {
-            (Some(_), false) => "its lease was granted at once".to_owned(),
-            (Some(_), true) => "its lease was granted after a wait".to_owned(),
-            (None, _) => "no lease asked (the hook let the backup go)".to_owned(),
+        let happened = |event: &str| {
+            events
+                .iter()
+                .any(|e| e.host == tree.host.name && e.event == event)
         };
-        let released = events
-            .iter()
-            .any(|e| e.host == tree.host.name && e.event == "released");
+        let lease = match (happened("granted"), happened("queued")) {
+            (true, false) => "its lease was granted at once",
+            (true, true) => "its lease was granted after a wait",
+            (false, _) => "no lease asked (the hook let the backup go)",
+        };
+        let released = happened("released");
         let _ = writeln!(
             out,
             "   {:<10} {ran}; {lease}{}",

@@ -42,7 +42,7 @@ pub fn run(context: &Context, args: &DiffArgs) -> CommandResult {
     let store = open_store(&config)?;
     let (row, body) = stored_plan(&store, args.plan)?;
     let mut hosts = Vec::new();
-    for state in body.hosts.iter().filter(|h| !h.changes.is_empty()) {
+    for state in body.changed_hosts() {
         let diff = planned::diff(state)
             .map_err(|e| CommandError::new(Kind::Failed, anyhow::anyhow!(e)))?;
         hosts.push(HostDiff {

@@ -6,7 +6,8 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{open_store, Context};
-use crate::exit::{CommandError, CommandResult, Kind};
+use crate::exit::CommandResult;
+use crate::fleet::planned::short;
 use crate::output::{self, Format};
 use crate::store::{ApplyRow, RollbackRow};
 
@@ -46,11 +47,9 @@ struct HistoryOutput {
 pub fn run(context: &Context, args: &HistoryArgs) -> CommandResult {
     let config = context.config()?;
     let store = open_store(&config)?;
-    let sql = |e| CommandError::new(Kind::Failed, e);
     let limit = args.limit.max(1);
     let plans: Vec<PlanEntry> = store
-        .plans(limit)
-        .map_err(sql)?
+        .plans(limit)?
         .into_iter()
         .map(|p| PlanEntry {
             id: p.id,
@@ -60,17 +59,12 @@ pub fn run(context: &Context, args: &HistoryArgs) -> CommandResult {
             summary: p.summary,
         })
         .collect();
-    let applies = store.applies(limit).map_err(sql)?;
-    let rollbacks = store.rollbacks(limit).map_err(sql)?;
-    let unfinished: Vec<i64> = store
-        .unfinished_applies()
-        .map_err(sql)?
-        .iter()
-        .map(|a| a.id)
-        .collect();
+    let applies = store.applies(limit)?;
+    let rollbacks = store.rollbacks(limit)?;
+    let unfinished: Vec<i64> = store.unfinished_applies()?.iter().map(|a| a.id).collect();
     let out = HistoryOutput {
         store: store.path().display().to_string(),
-        schema_version: store.schema_version().map_err(sql)?,
+        schema_version: store.schema_version()?,
         plans,
         applies,
         rollbacks,
@@ -154,8 +148,4 @@ fn render(h: &HistoryOutput) -> String {
         );
     }
     out
-}
-
-fn short(digest: &str) -> &str {
-    digest.get(..12).unwrap_or(digest)
 }

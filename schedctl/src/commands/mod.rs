@@ -12,14 +12,18 @@ pub mod serve;
 pub mod simulate;
 pub mod status;
 
+use std::fmt::Write as _;
+use std::io::{BufRead, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
-use crate::config::{self, Config};
-use crate::exit::{bad_input, CommandError, CommandResult};
-use crate::fleet::planned::PlanBody;
+use crate::config::{self, Config, HostConfig};
+use crate::exit::{bad_input, refused, CommandError, CommandResult, Kind};
+use crate::fleet::collect::{self, Outcome};
+use crate::fleet::planned::{PlanBody, Unreachable};
 use crate::store::{PlanRow, Store};
 
 /// What every command may need besides its own arguments.
@@ -60,26 +64,23 @@ impl Context {
 
 /// Opens the store of `config`.
 pub fn open_store(config: &Config) -> Result<Store, CommandError> {
-    Store::open(&config.store).map_err(|e| CommandError::new(crate::exit::Kind::Failed, e))
+    Ok(Store::open(&config.store)?)
 }
 
 /// The plan `id` (the latest when `None`) and its body.
 pub fn stored_plan(store: &Store, id: Option<i64>) -> Result<(PlanRow, PlanBody), CommandError> {
-    let row = store
-        .plan(id)
-        .map_err(|e| CommandError::new(crate::exit::Kind::Failed, e))?
-        .ok_or_else(|| {
-            bad_input(match id {
-                Some(id) => anyhow::anyhow!(
-                    "there is no plan {id} in {}; `schedctl history` lists the plans",
-                    store.path().display()
-                ),
-                None => anyhow::anyhow!(
-                    "there is no plan yet in {}; make one with `schedctl plan`",
-                    store.path().display()
-                ),
-            })
-        })?;
+    let row = store.plan(id)?.ok_or_else(|| {
+        bad_input(match id {
+            Some(id) => anyhow::anyhow!(
+                "there is no plan {id} in {}; `schedctl history` lists the plans",
+                store.path().display()
+            ),
+            None => anyhow::anyhow!(
+                "there is no plan yet in {}; make one with `schedctl plan`",
+                store.path().display()
+            ),
+        })
+    })?;
     let body: PlanBody = serde_json::from_str(&row.body).with_context(|| {
         format!(
             "plan {} in {} is not readable",
@@ -88,6 +89,53 @@ pub fn stored_plan(store: &Store, id: Option<i64>) -> Result<(PlanRow, PlanBody)
         )
     })?;
     Ok((row, body))
+}
+
+/// Every configured host's report, at most `concurrency` at once.
+pub fn collect_all(config: &Config) -> Result<Vec<Outcome>, CommandError> {
+    let hosts: Vec<&HostConfig> = config.hosts.iter().collect();
+    collect_hosts(config, &hosts)
+}
+
+/// The reports of `hosts`.
+pub fn collect_hosts(config: &Config, hosts: &[&HostConfig]) -> Result<Vec<Outcome>, CommandError> {
+    let transports = collect::transports(hosts, config).map_err(bad_input)?;
+    let runtime = collect::runtime()?;
+    Ok(runtime.block_on(collect::reports(
+        &transports,
+        config.concurrency,
+        Duration::from_secs(config.timeout_secs),
+    )))
+}
+
+/// The error for hosts that could not be asked, each named with what failed and what to do.
+pub fn unreachable_error(unreachable: &[Unreachable], command: &str) -> CommandError {
+    let mut text = format!(
+        "{} host(s) could not be asked, so {command} stopped:",
+        unreachable.len()
+    );
+    for u in unreachable {
+        let _ = write!(text, "\n  {}\n    what to do: {}", u.error, u.hint);
+    }
+    if command == "plan" {
+        text.push_str("\nrun `schedctl plan --skip-unreachable` to plan without them");
+    }
+    CommandError::new(Kind::Failed, anyhow::anyhow!(text))
+}
+
+/// Asks `question` on stderr; anything but y or yes (or no answer) is a
+/// refusal saying `unless` ("nothing was written").
+pub fn confirm(question: &str, unless: &str) -> CommandResult {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let read = std::io::stdin().lock().read_line(&mut answer)?;
+    if read == 0 || !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        return Err(refused(anyhow::anyhow!(
+            "not confirmed, {unless} (answer y, or give --yes)"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs the chosen subcommand.

@@ -3,22 +3,21 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Args;
 use scheduler_core::fleet::{self as core_fleet, FleetSnapshot};
 use scheduler_core::plan::Plan;
-use scheduler_core::planner::{self, Deadline, Options};
-use scheduler_core::report::HostReport;
 use scheduler_core::snapshot::Model;
 use serde::Serialize;
 
-use super::{open_store, Context};
-use crate::config::{Config, TransportKind};
+use super::{collect_all, open_store, unreachable_error, Context};
+use crate::config::Config;
 use crate::exit::{bad_input, CommandError, CommandResult, Kind};
-use crate::fleet::collect::{self, Outcome};
+use crate::fleet::collect::split;
 use crate::fleet::planned::{self, PlanBody, Unreachable};
+use crate::fleet::planning::{self, Collected, PlanOptions};
 use crate::fleet::{self, now};
 use crate::output;
 use crate::store::current_user;
@@ -40,13 +39,13 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: PlanFormat,
     /// Stop improving after this many seconds and print the best plan found.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = planning::DEFAULT_TIME_LIMIT_SECS)]
     pub time_limit: f64,
     /// Seed of the planner's random choices: the same snapshot and seed give the same plan.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
     /// Worker threads. The planner sizes its work by them: use the same number to reproduce a plan.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = planning::DEFAULT_THREADS)]
     pub threads: usize,
 }
 
@@ -64,21 +63,6 @@ pub enum PlanFormat {
     Html,
 }
 
-/// The wall clock's deadline, handed to the pure planner.
-struct WallDeadline {
-    end: Instant,
-}
-
-impl Deadline for WallDeadline {
-    fn expired(&self) -> bool {
-        Instant::now() >= self.end
-    }
-
-    fn remaining(&self) -> Option<Duration> {
-        Some(self.end.saturating_duration_since(Instant::now()))
-    }
-}
-
 /// Runs `schedctl plan`.
 pub fn run(context: &Context, args: &PlanArgs) -> CommandResult {
     let started = Instant::now();
@@ -94,24 +78,15 @@ pub fn run(context: &Context, args: &PlanArgs) -> CommandResult {
     }
 }
 
-/// Plans `model` within the time limit, counted from `started`.
-pub fn solve(model: &Model, args: &PlanArgs, started: Instant) -> Plan {
-    // Leave a little of the limit for printing.
-    let budget = Duration::from_secs_f64(args.time_limit * 0.9);
-    let deadline = WallDeadline {
-        end: started + budget,
-    };
-    // The planner sizes its fixed work from the limit itself, not from the
-    // time left after reading: the same snapshot, seed and limit then give the
-    // same plan however long the reading took.
-    let options = Options {
-        seed: args.seed,
-        time_limit_secs: budget.as_secs_f64(),
-        threads: args.threads.max(1),
-    };
-    let mut plan = planner::plan(model, &options, &deadline);
-    plan.solve_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    plan
+impl PlanArgs {
+    /// The planner's settings.
+    fn options(&self) -> PlanOptions {
+        PlanOptions {
+            time_limit_secs: self.time_limit,
+            seed: self.seed,
+            threads: self.threads,
+        }
+    }
 }
 
 fn plan_snapshot_file(
@@ -126,7 +101,7 @@ fn plan_snapshot_file(
     let model = Model::from_json(&text)
         .with_context(|| format!("{} is not a valid snapshot", path.display()))
         .map_err(bad_input)?;
-    let plan = solve(&model, args, started);
+    let plan = planning::solve(&model, &args.options(), started, &|| false);
     // With a configuration the plan is kept for `history` and `simulate --plan-id`
     // (it has no host digests: it cannot be applied).
     if let Some(config) = context.optional_config()? {
@@ -195,8 +170,7 @@ struct HostChanges<'a> {
 
 fn plan_live(context: &Context, args: &PlanArgs, started: Instant) -> CommandResult {
     let config = context.config()?;
-    let outcomes = collect_all(&config)?;
-    let (reports, unreachable) = split(outcomes);
+    let (reports, unreachable) = split(collect_all(&config)?);
     if !unreachable.is_empty() && !args.skip_unreachable {
         return Err(unreachable_error(&unreachable, "plan"));
     }
@@ -207,8 +181,7 @@ fn plan_live(context: &Context, args: &PlanArgs, started: Instant) -> CommandRes
         ));
     }
     let made_at = now();
-    let host_reports: Vec<HostReport> = reports.iter().map(|(_, r)| r.clone()).collect();
-    let built = core_fleet::build(&host_reports, &fleet::settings(&config), made_at);
+    let built = planning::build(&config, &reports, made_at);
     let model = built
         .snapshot
         .validate()
@@ -217,21 +190,20 @@ fn plan_live(context: &Context, args: &PlanArgs, started: Instant) -> CommandRes
         std::fs::write(path, built.snapshot.to_json() + "\n")
             .with_context(|| format!("cannot write the snapshot to {}", path.display()))?;
     }
-    let plan = solve(&model, args, started);
-    let zone = fleet::schedule_zone(&config);
-    let hosts = planned::host_states(&reports, &built, &plan, zone, made_at)
-        .map_err(|e| CommandError::new(Kind::Failed, anyhow::anyhow!(e)))?;
-    let body = PlanBody {
-        made_at,
-        schedule_zone: match zone {
-            core_fleet::ScheduleZone::Utc => "utc".to_owned(),
-            core_fleet::ScheduleZone::Local => "local".to_owned(),
-        },
+    let collected = Collected {
+        reports,
         fleet: built,
-        plan,
-        hosts,
+        made_at,
         unreachable,
     };
+    let body = planning::plan_live(
+        collected,
+        &model,
+        fleet::schedule_zone(&config),
+        &args.options(),
+        started,
+        &|| false,
+    )?;
     let id = store_plan(&config, &body, "live")?;
     match args.format {
         PlanFormat::Svg | PlanFormat::Html => {
@@ -259,70 +231,9 @@ fn plan_live(context: &Context, args: &PlanArgs, started: Instant) -> CommandRes
     Ok(())
 }
 
-/// Every configured host's report, at most `concurrency` at once.
-pub fn collect_all(config: &Config) -> Result<Vec<Outcome>, CommandError> {
-    let hosts: Vec<&crate::config::HostConfig> = config.hosts.iter().collect();
-    collect_hosts(config, &hosts)
-}
-
-/// The reports of `hosts`.
-pub fn collect_hosts(
-    config: &Config,
-    hosts: &[&crate::config::HostConfig],
-) -> Result<Vec<Outcome>, CommandError> {
-    let transports = collect::transports(hosts, config).map_err(bad_input)?;
-    let runtime = collect::runtime()?;
-    Ok(runtime.block_on(collect::reports(
-        &transports,
-        config.concurrency,
-        Duration::from_secs(config.timeout_secs),
-    )))
-}
-
-/// Reports of the hosts that answered, and the others with what failed.
-pub fn split(outcomes: Vec<Outcome>) -> (Vec<(TransportKind, HostReport)>, Vec<Unreachable>) {
-    let mut reports = Vec::new();
-    let mut unreachable = Vec::new();
-    for outcome in outcomes {
-        match outcome.result {
-            Ok(report) => reports.push((outcome.kind, report)),
-            Err(err) => unreachable.push(Unreachable {
-                host: outcome.host,
-                hint: err.hint().to_owned(),
-                error: err.to_string(),
-            }),
-        }
-    }
-    (reports, unreachable)
-}
-
-/// The error for hosts that could not be asked, each named with what failed and what to do.
-pub fn unreachable_error(unreachable: &[Unreachable], command: &str) -> CommandError {
-    let mut text = format!(
-        "{} host(s) could not be asked, so {command} stopped:",
-        unreachable.len()
-    );
-    for u in unreachable {
-        let _ = write!(text, "\n  {}\n    what to do: {}", u.error, u.hint);
-    }
-    if command == "plan" {
-        text.push_str("\nrun `schedctl plan --skip-unreachable` to plan without them");
-    }
-    CommandError::new(Kind::Failed, anyhow::anyhow!(text))
-}
-
 fn store_plan(config: &Config, body: &PlanBody, source: &str) -> Result<i64, CommandError> {
     let store = open_store(config)?;
-    let changes: usize = body.hosts.iter().map(|h| h.changes.len()).sum();
-    let hosts = body.hosts.iter().filter(|h| !h.changes.is_empty()).count();
-    let summary = format!(
-        "{changes} schedule(s) on {hosts} host(s); overflow {}, objective {:.4}",
-        body.plan.overflow, body.plan.objective
-    );
-    let body_text = serde_json::to_string(body).context("cannot serialise the plan")?;
-    store
-        .insert_plan(now(), &current_user(), source, &summary, &body_text)
-        .map_err(|e| CommandError::new(Kind::Failed, e))
+    Ok(planning::store(&store, body, source, &current_user())?)
 }
 
 /// Notes for people; the same text for many jobs is said once, with a few of their names.
@@ -418,8 +329,7 @@ fn render_live(id: i64, body: &PlanBody) -> String {
     }
     out.push('\n');
     out.push_str(&totals(&body.plan, body.fleet.snapshot.jobs.len()));
-    let changes: usize = body.hosts.iter().map(|h| h.changes.len()).sum();
-    if changes > 0 {
+    if body.changes() > 0 {
         let _ = writeln!(
             out,
             "Stored as plan {id}. Review: schedctl diff {id}   Write: schedctl apply {id}"
@@ -432,7 +342,7 @@ fn render_live(id: i64, body: &PlanBody) -> String {
 
 /// The plan as a table (job, host, from → to, why) and its totals.
 fn render_text(model: &Model, plan: &Plan) -> String {
-    let rows: Vec<[String; 4]> = plan
+    let rows: Vec<Vec<String>> = plan
         .assignments
         .iter()
         .zip(&model.jobs)
@@ -443,7 +353,7 @@ fn render_text(model: &Model, plan: &Plan) -> String {
             } else {
                 format!("{} (kept)", a.start)
             };
-            [
+            vec![
                 a.id.clone(),
                 model.hosts[job.host].name.clone(),
                 change,
@@ -451,30 +361,7 @@ fn render_text(model: &Model, plan: &Plan) -> String {
             ]
         })
         .collect();
-    let header = ["JOB", "HOST", "START", "WHY"];
-    let width = |k: usize| {
-        rows.iter()
-            .map(|r| r[k].chars().count())
-            .chain([header[k].len()])
-            .max()
-            .unwrap_or(0)
-    };
-    let widths = [width(0), width(1), width(2)];
-    let mut out = String::new();
-    let mut line = |cells: [&str; 4]| {
-        let mut text = String::new();
-        for (k, cell) in cells.iter().enumerate().take(3) {
-            let pad = widths[k].saturating_sub(cell.chars().count());
-            let _ = write!(text, "{cell}{}  ", " ".repeat(pad));
-        }
-        text.push_str(cells[3]);
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(header);
-    for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3]]);
-    }
+    let mut out = output::table(&["JOB", "HOST", "START", "WHY"], &rows);
     out.push('\n');
     out.push_str(&totals(plan, model.jobs.len()));
     out

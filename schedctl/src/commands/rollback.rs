@@ -9,16 +9,16 @@
 //! whose jobs.cfg still has the old digest was never written.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, Write as _};
 use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
 
-use super::plan::{collect_hosts, split};
-use super::{open_store, stored_plan, Context};
+use super::collect_hosts;
+use super::{confirm, open_store, stored_plan, Context};
 use crate::exit::{bad_input, refused, CommandError, CommandResult, Kind};
 use crate::fleet::planned::{short, write_landed};
+use crate::fleet::rollout::Progress;
 use crate::fleet::{collect, now, writes};
 use crate::output::{self, Format};
 use crate::store::{current_user, ApplyHostRow, ApplyRow, HostUpdate, Store};
@@ -68,19 +68,12 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
         .filter(|h| TOUCHED.contains(&h.status.as_str()))
         .collect();
     let json = args.format == Format::Json;
-    let say = |text: &str| {
-        if json {
-            eprintln!("{text}");
-        } else {
-            println!("{text}");
-        }
-    };
+    let progress = Progress::beside(args.format);
+    let say = |text: &str| progress.line(text);
     if hosts.is_empty() {
         say(&format!("Apply {} left nothing to roll back.", apply.id));
         if apply.finished_at.is_none() {
-            store
-                .finish_apply(apply.id, "rolled_back", "nothing had been written", now())
-                .map_err(|e| CommandError::new(Kind::Failed, e))?;
+            store.finish_apply(apply.id, "rolled_back", "nothing had been written", now())?;
         }
         return Ok(());
     }
@@ -100,7 +93,7 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
     }
     say(&text);
     if !args.yes {
-        confirm()?;
+        confirm("Roll back now?", "nothing was rolled back")?;
     }
     let configured: Vec<&crate::config::HostConfig> = hosts
         .iter()
@@ -114,10 +107,8 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
             })
         })
         .collect::<Result<_, _>>()?;
-    let (reports, unreachable) = split(collect_hosts(&config, &configured)?);
-    let rollback_id = store
-        .start_rollback(apply.id, now(), &current_user())
-        .map_err(|e| CommandError::new(Kind::Failed, e))?;
+    let (reports, unreachable) = collect::split(collect_hosts(&config, &configured)?);
+    let rollback_id = store.start_rollback(apply.id, now(), &current_user())?;
     let runtime = collect::runtime()?;
     let timeout = Duration::from_secs(config.timeout_secs);
     // jobs.cfg's digest on each host now; hosts of one cluster share the file,
@@ -178,40 +169,25 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
                 outcome
             }
         };
-        let at = now();
-        let sql = |e| CommandError::new(Kind::Failed, e);
         let apply_status = match outcome.status.as_str() {
             "restored" | "unchanged" | "not_written" => "rolled_back",
             "failed" => "rollback_failed",
             _ => host.status.as_str(),
         };
-        store
-            .set_apply_host(
-                apply.id,
-                &host.host,
-                &HostUpdate {
-                    status: apply_status,
-                    digest_before: None,
-                    digest_after: None,
-                    error: &outcome.detail,
-                    at,
-                },
-            )
-            .map_err(sql)?;
         let before = now_digest.unwrap_or_default();
-        store
-            .set_rollback_host(
-                rollback_id,
-                &host.host,
-                &HostUpdate {
-                    status: &outcome.status,
-                    digest_before: Some(&before),
-                    digest_after: outcome.digest.as_deref(),
-                    error: &outcome.detail,
-                    at,
-                },
-            )
-            .map_err(sql)?;
+        store.record_undo(
+            apply.id,
+            rollback_id,
+            &host.host,
+            (apply_status, &outcome.detail),
+            &HostUpdate {
+                status: &outcome.status,
+                digest_before: Some(&before),
+                digest_after: outcome.digest.as_deref(),
+                error: &outcome.detail,
+                at: now(),
+            },
+        )?;
         say(&format!(
             "  {}: {} {}",
             outcome.host,
@@ -234,18 +210,14 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
         "{} restored, {changed} changed since (not touched), {failed} failed",
         outcomes.iter().filter(|o| o.status == "restored").count()
     );
-    store
-        .finish_rollback(rollback_id, status, &message, now())
-        .map_err(|e| CommandError::new(Kind::Failed, e))?;
+    store.finish_rollback(rollback_id, status, &message, now())?;
     if status == "ok" {
-        store
-            .finish_apply(
-                apply.id,
-                "rolled_back",
-                &format!("rolled back by rollback {rollback_id}"),
-                now(),
-            )
-            .map_err(|e| CommandError::new(Kind::Failed, e))?;
+        store.finish_apply(
+            apply.id,
+            "rolled_back",
+            &format!("rolled back by rollback {rollback_id}"),
+            now(),
+        )?;
     }
     if json {
         output::print_json(&RollbackOutput {
@@ -276,17 +248,15 @@ pub fn run(context: &Context, args: &RollbackArgs) -> CommandResult {
 
 /// The apply to undo: the given one, or the latest that wrote something not yet rolled back.
 fn pick_apply(store: &Store, id: Option<i64>) -> Result<ApplyRow, CommandError> {
-    let sql = |e| CommandError::new(Kind::Failed, e);
     if let Some(id) = id {
-        return store.apply(id).map_err(sql)?.ok_or_else(|| {
+        return store.apply(id)?.ok_or_else(|| {
             bad_input(anyhow::anyhow!(
                 "there is no apply {id}; `schedctl history` lists them"
             ))
         });
     }
     store
-        .applies(i64::MAX)
-        .map_err(sql)?
+        .applies(i64::MAX)?
         .into_iter()
         .find(|a| a.hosts.iter().any(|h| TOUCHED.contains(&h.status.as_str())))
         .ok_or_else(|| {
@@ -357,17 +327,4 @@ async fn roll_back_host(
         ),
         Err(err) => outcome("failed", None, format!("({err})")),
     }
-}
-
-fn confirm() -> CommandResult {
-    eprint!("Roll back now? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let read = std::io::stdin().lock().read_line(&mut answer)?;
-    if read == 0 || !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-        return Err(refused(anyhow::anyhow!(
-            "not confirmed, nothing was rolled back (answer y, or give --yes)"
-        )));
-    }
-    Ok(())
 }

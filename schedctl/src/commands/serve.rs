@@ -53,7 +53,7 @@ pub fn run(context: &Context, args: &ServeArgs) -> CommandResult {
                 .context("cannot use the certificate")?,
         )
     };
-    let coordinator = Coordinator::new(config, context.path(), token).map_err(|e| match e {
+    let coordinator = Coordinator::new(config, token).map_err(|e| match e {
         SetupError::Config(e) => bad_input(e),
         SetupError::Failed(e) => CommandError::from(e),
     })?;

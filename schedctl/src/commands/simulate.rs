@@ -15,9 +15,10 @@ use scheduler_core::sim::{
 use scheduler_core::fleet as core_fleet;
 use scheduler_core::report::HostReport;
 
-use super::plan::{collect_all, split, unreachable_error};
+use super::{collect_all, unreachable_error};
 use super::{open_store, stored_plan, Context};
 use crate::exit::{bad_input, CommandError, CommandResult};
+use crate::fleet::collect::split;
 use crate::output::{self, Format};
 
 /// Timeline rows shown in text; the JSON has them all.
@@ -203,7 +204,7 @@ fn render_text(report: &Report, label: &str) -> String {
 }
 
 fn hosts_table(report: &Report) -> String {
-    let rows = report
+    let rows: Vec<Vec<String>> = report
         .hosts
         .iter()
         .map(|h| {
@@ -216,7 +217,7 @@ fn hosts_table(report: &Report) -> String {
             ]
         })
         .collect();
-    table(
+    output::aligned_table(
         &[
             "HOST",
             "STORM MIN/NIGHT",
@@ -225,12 +226,12 @@ fn hosts_table(report: &Report) -> String {
             "STORM TIMES (UTC)",
         ],
         &[false, true, true, true, false],
-        rows,
+        &rows,
     )
 }
 
 fn resources_table(report: &Report) -> String {
-    let rows = report
+    let rows: Vec<Vec<String>> = report
         .resources
         .iter()
         .map(|r| {
@@ -243,7 +244,7 @@ fn resources_table(report: &Report) -> String {
             ]
         })
         .collect();
-    table(
+    output::aligned_table(
         &[
             "RESOURCE",
             "CAPACITY",
@@ -252,12 +253,12 @@ fn resources_table(report: &Report) -> String {
             "MOST AT ONCE",
         ],
         &[false, true, true, true, true],
-        rows,
+        &rows,
     )
 }
 
 fn jobs_table(report: &Report) -> String {
-    let rows = report
+    let rows: Vec<Vec<String>> = report
         .jobs
         .iter()
         .map(|j| {
@@ -274,12 +275,12 @@ fn jobs_table(report: &Report) -> String {
             ]
         })
         .collect();
-    table(
+    output::aligned_table(
         &[
             "JOB", "HOST", "START", "MEDIAN", "MEAN", "P95", "MAX", "WAIT", "OVERRUN",
         ],
         &[false, false, false, true, true, true, true, true, true],
-        rows,
+        &rows,
     )
 }
 
@@ -426,35 +427,6 @@ fn parse_hhmm(text: &str) -> Option<u32> {
 
 fn percent(fraction: f64) -> String {
     format!("{:.0}%", fraction * 100.0)
-}
-
-/// Columns padded to their widest cell, right-aligned where `right` says.
-fn table(header: &[&str], right: &[bool], rows: Vec<Vec<String>>) -> String {
-    let widths: Vec<usize> = (0..header.len())
-        .map(|k| {
-            rows.iter()
-                .map(|r| r[k].chars().count())
-                .chain([header[k].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let header_row: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    let mut out = String::new();
-    for row in std::iter::once(&header_row).chain(&rows) {
-        let mut line = String::new();
-        for (k, cell) in row.iter().enumerate() {
-            let pad = " ".repeat(widths[k].saturating_sub(cell.chars().count()));
-            if right[k] {
-                let _ = write!(line, "{pad}{cell}  ");
-            } else {
-                let _ = write!(line, "{cell}{pad}  ");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]

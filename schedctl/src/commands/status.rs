@@ -3,6 +3,7 @@
 //! I/O pressure — and the fleet's overlap risk under its current schedules
 //! (the storm simulator on the live snapshot).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use chrono_tz::Tz;
@@ -13,9 +14,9 @@ use scheduler_core::report::{HostReport, RunResult};
 use scheduler_core::sim::{self, Fleet};
 use serde::Serialize;
 
-use super::plan::{collect_hosts, split};
-use super::{open_store, Context};
+use super::{collect_hosts, open_store, Context};
 use crate::exit::{bad_input, CommandError, CommandResult, Kind};
+use crate::fleet::collect::Outcome;
 use crate::fleet::{self, now};
 use crate::output::{self, Format};
 
@@ -117,81 +118,34 @@ pub fn run(context: &Context, args: &StatusArgs) -> CommandResult {
         hosts = config.hosts.iter().collect();
     }
     let outcomes = collect_hosts(&config, &hosts)?;
-    let elapsed: Vec<(String, u64)> = outcomes
+    let reports: Vec<HostReport> = outcomes
         .iter()
-        .map(|o| {
-            (
-                o.host.clone(),
-                u64::try_from(o.elapsed.as_millis()).unwrap_or(u64::MAX),
-            )
+        .filter_map(|o| o.result.as_ref().ok().cloned())
+        .collect();
+    let built = core_fleet::build(&reports, &fleet::settings(&config), now());
+    // What a plan reserves for each job (its first run in the snapshot), by host and job.
+    let mut reserved: HashMap<(&str, &str), f64> = HashMap::new();
+    for (planned, job) in built.jobs.iter().zip(&built.snapshot.jobs) {
+        reserved
+            .entry((planned.host.as_str(), planned.job.as_str()))
+            .or_insert(job.duration_minutes);
+    }
+    let statuses: Vec<HostStatus> = outcomes
+        .iter()
+        .map(|outcome| {
+            host_status(outcome, |job| {
+                reserved.get(&(outcome.host.as_str(), job)).copied()
+            })
         })
         .collect();
-    let kinds: Vec<(String, &'static str)> = outcomes
-        .iter()
-        .map(|o| (o.host.clone(), o.kind.as_str()))
-        .collect();
-    let (reports, unreachable) = split(outcomes);
-    let made_at = now();
-    let host_reports: Vec<HostReport> = reports.iter().map(|(_, r)| r.clone()).collect();
-    let built = core_fleet::build(&host_reports, &fleet::settings(&config), made_at);
-    let reserved = |host: &str, job: &str| {
-        built
-            .jobs
-            .iter()
-            .zip(&built.snapshot.jobs)
-            .find(|(p, _)| p.host == host && p.job == job)
-            .map(|(_, j)| j.duration_minutes)
-    };
-    let mut statuses = Vec::new();
-    for (host, kind) in &kinds {
-        let answered_ms = elapsed
-            .iter()
-            .find(|(h, _)| h == host)
-            .map_or(0, |(_, ms)| *ms);
-        if let Some((_, report)) = reports.iter().find(|(_, r)| &r.host == host) {
-            statuses.push(HostStatus {
-                host: host.clone(),
-                transport: (*kind).to_owned(),
-                reachable: true,
-                error: None,
-                hint: None,
-                timezone: Some(report.timezone.clone()),
-                digest: Some(report.jobs_cfg.digest.clone()),
-                io_pressure: report.pressure.as_ref().map(|p| p.some_avg10),
-                jobs: report
-                    .jobs
-                    .iter()
-                    .map(|j| job_status(report, j, reserved(host, &j.id)))
-                    .collect(),
-                answered_ms,
-            });
-        } else if let Some(u) = unreachable.iter().find(|u| &u.host == host) {
-            statuses.push(HostStatus {
-                host: host.clone(),
-                transport: (*kind).to_owned(),
-                reachable: false,
-                error: Some(u.error.clone()),
-                hint: Some(u.hint.clone()),
-                timezone: None,
-                digest: None,
-                io_pressure: None,
-                jobs: Vec::new(),
-                answered_ms,
-            });
-        }
-    }
+    let unreachable = statuses.iter().filter(|s| !s.reachable).count();
     let overlap_risk = if args.risk_nights == 0 || built.snapshot.jobs.is_empty() {
         None
     } else {
         Some(risk(&built.snapshot, args.risk_nights)?)
     };
     let store = open_store(&config)?;
-    let unfinished_applies = store
-        .unfinished_applies()
-        .map_err(|e| CommandError::new(Kind::Failed, e))?
-        .iter()
-        .map(|a| a.id)
-        .collect();
+    let unfinished_applies = store.unfinished_applies()?.iter().map(|a| a.id).collect();
     let out = StatusOutput {
         hosts: statuses,
         overlap_risk,
@@ -202,18 +156,51 @@ pub fn run(context: &Context, args: &StatusArgs) -> CommandResult {
         Format::Json => output::print_json(&out)?,
         Format::Text => output::print_text(&render(&out))?,
     }
-    if unreachable.is_empty() {
+    if unreachable == 0 {
         Ok(())
     } else {
         Err(CommandError::new(
             Kind::Failed,
             anyhow::anyhow!(
-                "{} of {} host(s) could not be reached (see above)",
-                unreachable.len(),
-                kinds.len()
+                "{unreachable} of {} host(s) could not be reached (see above)",
+                outcomes.len()
             ),
         ))
     }
+}
+
+/// One host as collected; `reserved` gives what a plan reserves for each of its jobs.
+fn host_status(outcome: &Outcome, reserved: impl Fn(&str) -> Option<f64>) -> HostStatus {
+    let mut status = HostStatus {
+        host: outcome.host.clone(),
+        transport: outcome.kind.as_str().to_owned(),
+        reachable: false,
+        error: None,
+        hint: None,
+        timezone: None,
+        digest: None,
+        io_pressure: None,
+        jobs: Vec::new(),
+        answered_ms: u64::try_from(outcome.elapsed.as_millis()).unwrap_or(u64::MAX),
+    };
+    match &outcome.result {
+        Ok(report) => {
+            status.reachable = true;
+            status.timezone = Some(report.timezone.clone());
+            status.digest = Some(report.jobs_cfg.digest.clone());
+            status.io_pressure = report.pressure.as_ref().map(|p| p.some_avg10);
+            status.jobs = report
+                .jobs
+                .iter()
+                .map(|j| job_status(report, j, reserved(&j.id)))
+                .collect();
+        }
+        Err(err) => {
+            status.error = Some(err.to_string());
+            status.hint = Some(err.hint().to_owned());
+        }
+    }
+    status
 }
 
 fn job_status(

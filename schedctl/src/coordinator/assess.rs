@@ -112,21 +112,23 @@ pub fn window_active(model: &Model, now: i64) -> Vec<(String, bool)> {
     // Minutes since Monday 00:00 UTC (1970-01-05 was a Monday).
     let week_minute = (now - 4 * 86_400).div_euclid(60).rem_euclid(WEEK_MINUTES);
     let slot = i64::from(model.slot_minutes);
+    let mut active = vec![false; model.hosts.len()];
+    for job in &model.jobs {
+        let start = i64::try_from(job.current_start).unwrap_or(0) * slot;
+        let length = i64::try_from(job.length).unwrap_or(0) * slot;
+        let running = job.days.iter().any(|&day| {
+            let begins = i64::from(day) * 1440 + start;
+            (week_minute - begins).rem_euclid(WEEK_MINUTES) < length
+        });
+        if let (true, Some(host)) = (running, active.get_mut(job.host)) {
+            *host = true;
+        }
+    }
     model
         .hosts
         .iter()
-        .enumerate()
-        .map(|(index, host)| {
-            let active = model.jobs.iter().filter(|j| j.host == index).any(|job| {
-                let start = i64::try_from(job.current_start).unwrap_or(0) * slot;
-                let length = i64::try_from(job.length).unwrap_or(0) * slot;
-                job.days.iter().any(|&day| {
-                    let begins = i64::from(day) * 1440 + start;
-                    (week_minute - begins).rem_euclid(WEEK_MINUTES) < length
-                })
-            });
-            (host.name.clone(), active)
-        })
+        .zip(active)
+        .map(|(host, active)| (host.name.clone(), active))
         .collect()
 }
 

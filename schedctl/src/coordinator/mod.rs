@@ -28,7 +28,6 @@ pub mod page;
 pub mod rounds;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
@@ -62,13 +61,8 @@ pub enum SetupError {
 
 impl Coordinator {
     /// Sets up the transports, the store, the lease service and the metrics
-    /// for `config` (read from `config_path`, which the plan and apply
-    /// children read again); serves nothing yet.
-    pub fn new(
-        config: Config,
-        config_path: PathBuf,
-        token: Token,
-    ) -> Result<Coordinator, SetupError> {
+    /// for `config`; serves nothing yet.
+    pub fn new(config: Config, token: Token) -> Result<Coordinator, SetupError> {
         let metrics = Arc::new(Metrics::new());
         metrics
             .fleet_hosts
@@ -82,13 +76,7 @@ impl Coordinator {
             stopping,
         ));
         let view = Arc::new(RwLock::new(rounds::View::default()));
-        let rounds = rounds::Rounds::new(
-            config,
-            config_path,
-            metrics.clone(),
-            leases.clone(),
-            view.clone(),
-        )?;
+        let rounds = rounds::Rounds::new(config, metrics.clone(), leases.clone(), view.clone())?;
         Ok(Coordinator {
             metrics,
             leases,

@@ -8,27 +8,29 @@
 //!    planned backup window, jobs.cfg drift, the overlap risk of the current
 //!    schedule (the storm simulator, 28 noisy nights), plan age and pending.
 //! 4. Plan again when [`assess::replan_reason`] says so and every host
-//!    answered: `schedctl plan` stores the plan (what an admin would run);
-//!    with `approval = "auto"` `schedctl apply --yes` writes it, host by host
-//!    in the rollout order, rolling back on failure, recorded in the store.
+//!    answered: from the reports of step 1, in-process and stored as
+//!    `schedctl plan` stores it ([`planning`]); with `approval = "auto"` the
+//!    plan is written as `schedctl apply` writes it ([`rollout`]): host by
+//!    host in the rollout order, each write digest-checked and read back,
+//!    rolling back on failure, every step recorded in the store.
 //!
-//! Plans and applies run as the admin's own commands, in a child process
-//! with `USER=schedctl-serve` for the history: one code path for both, and
-//! an apply cut short by a crash is found by the next `serve` (or `apply`)
-//! from the store, where every host's step is recorded before it is taken.
+//! Plans and applies are recorded as made by `schedctl-serve`. An apply cut
+//! short by a crash is found by the next `serve` (or `apply`) from the
+//! store, where every host's step is recorded before it is taken. The apply
+//! does not ask the hosts again before writing, as `schedctl apply` does:
+//! the plan is seconds old, and a write to a jobs.cfg that changed since is
+//! refused by its digest and the hosts already written are rolled back.
 //! A failed round is logged and the next one comes anyway.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
-use scheduler_core::fleet::{self as core_fleet, FleetSnapshot};
 use scheduler_core::plan::Plan;
 use scheduler_core::report::HostReport;
 use scheduler_core::sim::{Fleet, Options};
-use scheduler_core::snapshot::Snapshot;
+use scheduler_core::snapshot::{Model, Snapshot};
 use tokio::sync::watch;
 
 use super::assess;
@@ -36,8 +38,11 @@ use super::lease_service::LeaseService;
 use super::leases::KnownJob;
 use super::metrics::{HostLabel, JobLabel, Metrics, ResourceLabel, ResultLabel};
 use crate::config::{Approval, Config, TransportKind};
-use crate::fleet::collect;
+use crate::exit::{CommandError, Kind};
 use crate::fleet::planned::PlanBody;
+use crate::fleet::planning::{self, Collected, PlanOptions};
+use crate::fleet::rollout::{self, Applied, Progress};
+use crate::fleet::{collect, schedule_zone};
 use crate::store::{ApplyRow, Store};
 use crate::transport::HostTransport;
 
@@ -47,11 +52,11 @@ const REFRESH: Duration = Duration::from_secs(15);
 /// Nights the overlap risk is simulated over.
 const RISK_NIGHTS: u32 = 28;
 
-/// The longest a plan or an apply child may run.
-const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
-
 /// Who the store records for the coordinator's plans and applies.
 pub const SERVE_USER: &str = "schedctl-serve";
+
+/// How many of the latest plans and applies a round reads from the store.
+const RECENT: i64 = 50;
 
 /// What the status page shows, as of the latest round.
 #[derive(Debug, Clone, Default)]
@@ -76,13 +81,11 @@ pub struct View {
 struct Basis {
     id: i64,
     body: PlanBody,
-    applied: bool,
 }
 
 /// The serve loop's state.
 pub struct Rounds {
     config: Config,
-    config_path: PathBuf,
     transports: Vec<Arc<dyn HostTransport>>,
     metrics: Arc<Metrics>,
     leases: Arc<LeaseService>,
@@ -90,14 +93,17 @@ pub struct Rounds {
     view: Arc<RwLock<View>>,
     /// Before any plan: the first digest seen of each host.
     first_seen: Mutex<BTreeMap<String, String>>,
+    /// The latest live plan as last read (plans are never changed once
+    /// stored: its body is read again only when a newer one comes).
+    basis: Mutex<Option<Arc<Basis>>>,
+    /// The model of the latest round's snapshot, for the gauges that follow the clock.
+    model: Mutex<Option<Arc<Model>>>,
 }
 
 impl Rounds {
-    /// The loop for `config` (read from `config_path`, which the plan and
-    /// apply children read again).
+    /// The loop for `config`.
     pub fn new(
         config: Config,
-        config_path: PathBuf,
         metrics: Arc<Metrics>,
         leases: Arc<LeaseService>,
         view: Arc<RwLock<View>>,
@@ -108,13 +114,14 @@ impl Rounds {
         let store = Store::open(&config.store).map_err(|e| super::SetupError::Failed(e.into()))?;
         Ok(Rounds {
             config,
-            config_path,
             transports,
             metrics,
             leases,
             store: Mutex::new(store),
             view,
             first_seen: Mutex::new(BTreeMap::new()),
+            basis: Mutex::new(None),
+            model: Mutex::new(None),
         })
     }
 
@@ -144,7 +151,7 @@ impl Rounds {
     pub async fn run(self: Arc<Self>, mut stopping: watch::Receiver<bool>) {
         let interval = Duration::from_secs(self.config.serve.collect_interval_secs.max(1));
         loop {
-            if let Err(error) = self.round().await {
+            if let Err(error) = self.round(&stopping).await {
                 tracing::error!(error = %format!("{error:#}"), "A round of the coordinator failed; the next one comes anyway.");
             }
             let next = tokio::time::Instant::now() + interval;
@@ -164,11 +171,17 @@ impl Rounds {
 
     /// Backup windows and plan age as of `now`, from the latest round's fleet and plan.
     fn refresh_clock_gauges(&self, now: i64) {
-        let (current, made_at) = {
-            let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
-            (view.current.clone(), view.plan_made_at)
-        };
-        if let Some(model) = current.and_then(|snapshot| snapshot.validate().ok()) {
+        let made_at = self
+            .view
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .plan_made_at;
+        let model = self
+            .model
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(model) = model {
             self.fill_windows(&model, now);
         }
         if let Some(made_at) = made_at {
@@ -188,8 +201,9 @@ impl Rounds {
         }
     }
 
-    /// One round: collect, assess, maybe plan and apply.
-    pub async fn round(&self) -> anyhow::Result<()> {
+    /// One round: collect, assess, maybe plan and apply (a plan stops early
+    /// and is dropped once `stopping` is set).
+    pub async fn round(&self, stopping: &watch::Receiver<bool>) -> anyhow::Result<()> {
         let started = Instant::now();
         let outcomes = collect::reports(
             &self.transports,
@@ -237,12 +251,21 @@ impl Rounds {
         if reports.is_empty() {
             return Err(anyhow!("no host answered the collection"));
         }
-        let host_reports: Vec<HostReport> = reports.iter().map(|(_, r)| r.clone()).collect();
-        let fleet = core_fleet::build(&host_reports, &crate::fleet::settings(&self.config), now);
-        self.tell_leases(&fleet, &host_reports);
-        self.fill_fleet_metrics(&fleet, now).await?;
+        let fleet = planning::build(&self.config, &reports, now);
+        let model = Arc::new(
+            fleet
+                .snapshot
+                .validate()
+                .context("the snapshot built from the reports is not valid")?,
+        );
+        *self.model.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&model));
+        let reserved = assess::reserved(&fleet);
+        self.tell_leases(&reserved, &reports);
+        self.fill_fleet_metrics(&fleet.snapshot, &reserved, &model, now)
+            .await?;
+        let applies = self.store().applies(RECENT)?;
         let basis = self.basis()?;
-        self.fill_drift(&host_reports, basis.as_ref())?;
+        self.fill_drift(&reports, basis.as_deref(), &applies);
         {
             let mut view = self.view_mut();
             view.collected_at = Some(now);
@@ -253,9 +276,17 @@ impl Rounds {
             &fleet.snapshot,
             self.config.policy.replan_drift,
         );
+        let mut replanned = false;
         if let Some(reason) = reason {
             if unreachable.is_empty() {
-                self.replan(&reason).await;
+                let collected = Collected {
+                    reports,
+                    fleet,
+                    made_at: now,
+                    unreachable: Vec::new(),
+                };
+                self.replan(&reason, collected, model, stopping).await;
+                replanned = true;
             } else {
                 tracing::warn!(
                     reason,
@@ -264,50 +295,64 @@ impl Rounds {
                 );
             }
         }
-        self.fill_plan_metrics(now)?;
+        let (basis, applies) = if replanned {
+            (self.basis()?, self.store().applies(RECENT)?)
+        } else {
+            (basis, applies)
+        };
+        self.fill_plan_metrics(basis.as_deref(), &applies, now);
         Ok(())
     }
 
     /// The lease service learns each job's storage and reserved duration.
-    fn tell_leases(&self, fleet: &FleetSnapshot, reports: &[HostReport]) {
+    fn tell_leases(
+        &self,
+        reserved: &[(String, String, f64)],
+        reports: &[(TransportKind, HostReport)],
+    ) {
         let storages: BTreeMap<(&str, &str), Option<String>> = reports
             .iter()
-            .flat_map(|r| {
+            .flat_map(|(_, r)| {
                 r.jobs
                     .iter()
                     .map(move |j| ((r.host.as_str(), j.id.as_str()), j.storage.clone()))
             })
             .collect();
-        let jobs = assess::reserved(fleet)
-            .into_iter()
+        let jobs = reserved
+            .iter()
             .map(|(host, job, secs)| KnownJob {
                 storage: storages
                     .get(&(host.as_str(), job.as_str()))
                     .cloned()
                     .flatten(),
                 reserved_secs: Some(secs.round() as i64),
-                host,
-                job,
+                host: host.clone(),
+                job: job.clone(),
             })
             .collect();
         self.leases.set_jobs(jobs);
     }
 
     /// Reserved durations, backup windows and the overlap risk of the current schedule.
-    async fn fill_fleet_metrics(&self, fleet: &FleetSnapshot, now: i64) -> anyhow::Result<()> {
+    async fn fill_fleet_metrics(
+        &self,
+        snapshot: &Snapshot,
+        reserved: &[(String, String, f64)],
+        model: &Model,
+        now: i64,
+    ) -> anyhow::Result<()> {
         self.metrics.plan_reserved.clear();
-        for (host, job_id, secs) in assess::reserved(fleet) {
+        for (host, job_id, secs) in reserved {
             self.metrics
                 .plan_reserved
-                .get_or_create(&JobLabel { host, job_id })
-                .set(secs);
+                .get_or_create(&JobLabel {
+                    host: host.clone(),
+                    job_id: job_id.clone(),
+                })
+                .set(*secs);
         }
-        let model = fleet
-            .snapshot
-            .validate()
-            .context("the snapshot built from the reports is not valid")?;
-        self.fill_windows(&model, now);
-        let snapshot = fleet.snapshot.clone();
+        self.fill_windows(model, now);
+        let snapshot = snapshot.clone();
         let report = tokio::task::spawn_blocking(move || {
             let fleet = Fleet::from_snapshot(&snapshot)?;
             let options = Options {
@@ -336,22 +381,40 @@ impl Rounds {
 
     /// `stagger_jobs_cfg_drift`: a digest that is neither the latest plan's,
     /// nor one Stagger wrote, nor (before any plan) the first one seen.
-    fn fill_drift(&self, reports: &[HostReport], basis: Option<&Basis>) -> anyhow::Result<()> {
-        let applies = self.store().applies(50)?;
+    fn fill_drift(
+        &self,
+        reports: &[(TransportKind, HostReport)],
+        basis: Option<&Basis>,
+        applies: &[ApplyRow],
+    ) {
+        // Per host: every digest Stagger wrote, and the one the plan was made from.
+        let mut written: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for host in applies.iter().flat_map(|a| &a.hosts) {
+            if let Some(digest) = &host.digest_after {
+                written
+                    .entry(host.host.as_str())
+                    .or_default()
+                    .insert(digest.clone());
+            }
+        }
+        let planned: BTreeMap<&str, &str> = basis
+            .map(|b| {
+                b.body
+                    .hosts
+                    .iter()
+                    .map(|h| (h.host.as_str(), h.digest.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut first_seen = self
             .first_seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for report in reports {
-            let mut known: BTreeSet<String> = applies
-                .iter()
-                .flat_map(|a| a.hosts.iter())
-                .filter(|h| h.host == report.host)
-                .filter_map(|h| h.digest_after.clone())
-                .collect();
-            match basis.and_then(|b| b.body.hosts.iter().find(|h| h.host == report.host)) {
-                Some(state) => {
-                    known.insert(state.digest.clone());
+        for (_, report) in reports {
+            let mut known = written.remove(report.host.as_str()).unwrap_or_default();
+            match planned.get(report.host.as_str()) {
+                Some(digest) => {
+                    known.insert((*digest).to_owned());
                 }
                 None => {
                     let first = first_seen
@@ -371,98 +434,106 @@ impl Rounds {
                 })
                 .set(i64::from(drifted));
         }
-        Ok(())
     }
 
-    /// Plan age and pending, and the pending plan for the status page.
-    fn fill_plan_metrics(&self, now: i64) -> anyhow::Result<()> {
-        let basis = self.basis()?;
-        let pending = basis
-            .as_ref()
-            .filter(|b| !b.applied && b.body.hosts.iter().any(|h| !h.changes.is_empty()));
+    /// Plan age and pending (no apply of it succeeded yet), and the pending
+    /// plan for the status page.
+    fn fill_plan_metrics(&self, basis: Option<&Basis>, applies: &[ApplyRow], now: i64) {
+        let pending = basis.filter(|b| {
+            b.body.changes() > 0
+                && !applies
+                    .iter()
+                    .any(|a| a.plan_id == b.id && a.status == "ok")
+        });
         self.metrics.plan_pending.set(i64::from(pending.is_some()));
-        if let Some(basis) = &basis {
+        if let Some(basis) = basis {
             self.metrics
                 .plan_age
                 .get_or_create(&Vec::new())
                 .set((now - basis.body.made_at).max(0) as f64);
         }
         let mut view = self.view_mut();
-        view.plan_made_at = basis.as_ref().map(|b| b.body.made_at);
+        view.plan_made_at = basis.map(|b| b.body.made_at);
         view.pending = pending.map(|b| (b.id, b.body.fleet.snapshot.clone(), b.body.plan.clone()));
-        Ok(())
     }
 
-    /// The latest live plan and whether an apply of it succeeded.
-    fn basis(&self) -> anyhow::Result<Option<Basis>> {
+    /// The latest live plan (its body read from the store only when it is
+    /// not the one read last).
+    fn basis(&self) -> anyhow::Result<Option<Arc<Basis>>> {
         let store = self.store();
-        let Some(listed) = store.plans(50)?.into_iter().find(|p| p.source == "live") else {
+        let Some(listed) = store
+            .plans(RECENT)?
+            .into_iter()
+            .find(|p| p.source == "live")
+        else {
             return Ok(None);
         };
+        let mut cached = self.basis.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(basis) = cached.as_ref().filter(|b| b.id == listed.id) {
+            return Ok(Some(Arc::clone(basis)));
+        }
         // The listing leaves the bodies out.
         let Some(row) = store.plan(Some(listed.id))? else {
             return Ok(None);
         };
         let body: PlanBody = serde_json::from_str(&row.body)
             .with_context(|| format!("plan {} in the store is not readable", row.id))?;
-        let applied = store
-            .applies(50)?
-            .iter()
-            .any(|a| a.plan_id == row.id && a.status == "ok");
-        Ok(Some(Basis {
-            id: row.id,
-            body,
-            applied,
-        }))
+        let basis = Arc::new(Basis { id: row.id, body });
+        *cached = Some(Arc::clone(&basis));
+        Ok(Some(basis))
     }
 
-    /// Makes and stores a new plan; with `approval = "auto"`, applies it.
-    async fn replan(&self, reason: &str) {
+    /// Makes and stores a new plan of `collected`; with `approval = "auto"`, applies it.
+    async fn replan(
+        &self,
+        reason: &str,
+        collected: Collected,
+        model: Arc<Model>,
+        stopping: &watch::Receiver<bool>,
+    ) {
         tracing::info!(reason, "Planning again.");
-        let config = self.config_path.to_string_lossy().into_owned();
-        let planned = self
-            .schedctl(&["plan", "--config", &config, "--format", "json"])
-            .await;
-        let plan_id = match planned {
-            Ok(child) if child.code == Some(0) => {
-                match serde_json::from_str::<serde_json::Value>(&child.stdout)
-                    .ok()
-                    .and_then(|v| v["plan_id"].as_i64().map(|id| (id, v)))
-                {
-                    Some((id, value)) => {
-                        let changes: usize = value["hosts"]
-                            .as_array()
-                            .map(|hosts| {
-                                hosts
-                                    .iter()
-                                    .filter_map(|h| h["changes"].as_array().map(Vec::len))
-                                    .sum()
-                            })
-                            .unwrap_or(0);
-                        let line =
-                            format!("plan {id} made ({reason}): {changes} schedule(s) to change");
-                        tracing::info!(plan = id, changes, "Stored a new plan.");
-                        self.view_mut().last_action = Some(line);
-                        if changes == 0 {
-                            return;
-                        }
-                        id
-                    }
-                    None => {
-                        tracing::error!(output = %child.stdout, "schedctl plan answered no plan id.");
-                        return;
-                    }
-                }
-            }
-            Ok(child) => {
-                tracing::error!(code = ?child.code, error = %child.stderr.trim(), "schedctl plan failed; the next round tries again.");
-                return;
-            }
+        let zone = schedule_zone(&self.config);
+        let stop = stopping.clone();
+        let planned = tokio::task::spawn_blocking(move || {
+            let stopped = || *stop.borrow();
+            planning::plan_live(
+                collected,
+                &model,
+                zone,
+                &PlanOptions::default(),
+                Instant::now(),
+                &stopped,
+            )
+        })
+        .await
+        .context("the planner stopped")
+        .and_then(|planned| planned);
+        if *stopping.borrow() {
+            // Cut short by the shutdown: not the plan the fleet deserves.
+            return;
+        }
+        let stored = planned.and_then(|body| {
+            let id = planning::store(&self.store(), &body, "live", SERVE_USER)?;
+            Ok((id, body))
+        });
+        let (plan_id, body) = match stored {
+            Ok(stored) => stored,
             Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "Cannot run schedctl plan.");
+                tracing::error!(error = %format!("{error:#}"), "Planning failed; the next round tries again.");
                 return;
             }
         };
+        // The new basis, without reading back what was just stored.
+        let basis = Arc::new(Basis { id: plan_id, body });
+        *self.basis.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&basis));
+        let changes = basis.body.changes();
+        tracing::info!(plan = plan_id, changes, "Stored a new plan.");
+        self.view_mut().last_action = Some(format!(
+            "plan {plan_id} made ({reason}): {changes} schedule(s) to change"
+        ));
+        if changes == 0 {
+            return;
+        }
         if self.config.policy.approval != Approval::Auto {
             tracing::info!(
                 plan = plan_id,
@@ -470,32 +541,23 @@ impl Rounds {
             );
             return;
         }
-        self.apply(plan_id).await;
+        self.apply(plan_id, &basis.body).await;
     }
 
-    /// `schedctl apply PLAN --yes`, counted by its result.
-    async fn apply(&self, plan_id: i64) {
-        let config = self.config_path.to_string_lossy().into_owned();
-        let id = plan_id.to_string();
-        let applied = self
-            .schedctl(&[
-                "apply", &id, "--yes", "--config", &config, "--format", "json",
-            ])
-            .await;
-        let (result, detail) = match applied {
-            Ok(child) => {
-                let status = serde_json::from_str::<serde_json::Value>(&child.stdout)
-                    .ok()
-                    .and_then(|v| v["status"].as_str().map(str::to_owned));
-                let result = match (child.code, status.as_deref()) {
-                    (Some(0), _) => "ok",
-                    (Some(3), _) => "refused",
-                    (_, Some("rolled_back")) => "rolled_back",
-                    _ => "failed",
-                };
-                (result, child.stderr.trim().to_owned())
-            }
-            Err(error) => ("failed", format!("{error:#}")),
+    /// Writes plan `plan_id` as `schedctl apply PLAN --yes` does, counted by its result.
+    async fn apply(&self, plan_id: i64, body: &PlanBody) {
+        // What stopped the apply, and whether its rollout was rolled back.
+        let stopped = match self.roll_out(plan_id, body).await {
+            Ok(applied) => applied
+                .error()
+                .map(|error| (error, applied.status == "rolled_back")),
+            Err(error) => Some((error, false)),
+        };
+        let result = match &stopped {
+            None => "ok",
+            Some((error, _)) if error.kind() == Kind::Refused => "refused",
+            Some((_, true)) => "rolled_back",
+            Some(_) => "failed",
         };
         self.metrics
             .applies
@@ -503,52 +565,36 @@ impl Rounds {
                 result: result.to_owned(),
             })
             .inc();
-        let line = format!("apply of plan {plan_id}: {result}");
-        if result == "ok" {
-            tracing::info!(plan = plan_id, "Applied the plan (approval = \"auto\").");
-        } else {
-            tracing::error!(plan = plan_id, result, detail = %detail, "The plan was not applied.");
+        match &stopped {
+            None => tracing::info!(plan = plan_id, "Applied the plan (approval = \"auto\")."),
+            Some((error, _)) => {
+                tracing::error!(plan = plan_id, result, detail = %error, "The plan was not applied.");
+            }
         }
-        self.view_mut().last_action = Some(line);
+        self.view_mut().last_action = Some(format!("apply of plan {plan_id}: {result}"));
         if let Err(error) = self.report_unfinished() {
             tracing::warn!(error = %format!("{error:#}"), "Cannot read the store's applies.");
         }
     }
 
-    /// Runs this binary's `args` as a child and waits for it.
-    async fn schedctl(&self, args: &[&str]) -> anyhow::Result<Child> {
-        let exe = std::env::current_exe().context("cannot find the schedctl executable")?;
-        let mut command = tokio::process::Command::new(&exe);
-        command
-            .args(args)
-            .env("USER", SERVE_USER)
-            .env_remove("SUDO_USER")
-            .env_remove("LOGNAME")
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        let output = tokio::time::timeout(CHILD_TIMEOUT, command.output())
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "`schedctl {}` ran longer than {} s",
-                    args.join(" "),
-                    CHILD_TIMEOUT.as_secs()
-                )
-            })?
-            .with_context(|| format!("cannot run {}", exe.display()))?;
-        Ok(Child {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
+    /// The rollout of `schedctl apply`: refused while an earlier apply is
+    /// unfinished, in the safe order only, recorded under [`SERVE_USER`].
+    async fn roll_out(&self, plan_id: i64, body: &PlanBody) -> Result<Applied, CommandError> {
+        rollout::refuse_if_unfinished(&self.store())?;
+        let changed = body.changed_hosts();
+        let targets = rollout::targets(&self.config, &changed)?;
+        let order = rollout::order(body, &changed, false)?;
+        rollout::apply(
+            &self.store,
+            plan_id,
+            SERVE_USER,
+            &targets,
+            &order,
+            Duration::from_secs(self.config.timeout_secs),
+            Progress::Log,
+        )
+        .await
     }
-}
-
-/// A finished child process.
-struct Child {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
 }
 
 /// An apply that never finished, with each host's last recorded step.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use scheduler_core::report::HostReport;
 use tokio::sync::Semaphore;
 
+use super::planned::Unreachable;
 use crate::config::{Config, HostConfig, TransportKind};
 use crate::transport::{self, HostTransport, TransportError};
 
@@ -87,6 +88,23 @@ pub async fn reports(
             })
         })
         .collect()
+}
+
+/// Reports of the hosts that answered, and the others with what failed.
+pub fn split(outcomes: Vec<Outcome>) -> (Vec<(TransportKind, HostReport)>, Vec<Unreachable>) {
+    let mut reports = Vec::new();
+    let mut unreachable = Vec::new();
+    for outcome in outcomes {
+        match outcome.result {
+            Ok(report) => reports.push((outcome.kind, report)),
+            Err(err) => unreachable.push(Unreachable {
+                host: outcome.host,
+                hint: err.hint().to_owned(),
+                error: err.to_string(),
+            }),
+        }
+    }
+    (reports, unreachable)
 }
 
 /// A report must be about the node it was asked for: the jobs it lists run there.

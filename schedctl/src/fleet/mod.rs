@@ -1,15 +1,20 @@
 //! The fleet as schedctl sees it: settings from schedctl.toml, reports
-//! collected with bounded concurrency, and the stored form of a plan (the
-//! snapshot it came from, each host's state and the schedules to write).
+//! collected with bounded concurrency, the stored form of a plan (the
+//! snapshot it came from, each host's state and the schedules to write), and
+//! making and writing plans, for the commands and the coordinator alike.
 //!
 //! | file | what |
 //! | --- | --- |
 //! | `collect.rs` | reports from every host at once (at most `concurrency`, each within `timeout-secs`) |
 //! | `planned.rs` | [`planned::PlanBody`]: what `plan` stores and `diff`, `apply` and `simulate` read; changes per host; diffs |
+//! | `planning.rs` | a plan of the collected fleet within a time limit, stored |
+//! | `rollout.rs` | a stored plan written host by host in the safe order, recorded, rolled back on failure |
 //! | `writes.rs` | one host's checked write (digest, read back) and its undo |
 
 pub mod collect;
 pub mod planned;
+pub mod planning;
+pub mod rollout;
 pub mod writes;
 
 use scheduler_core::fleet::{

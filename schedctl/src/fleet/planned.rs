@@ -78,6 +78,21 @@ pub struct Unreachable {
     pub hint: String,
 }
 
+impl PlanBody {
+    /// How many schedules the plan changes, on all hosts.
+    pub fn changes(&self) -> usize {
+        self.hosts.iter().map(|h| h.changes.len()).sum()
+    }
+
+    /// The hosts the plan changes something on, in configuration order.
+    pub fn changed_hosts(&self) -> Vec<&HostState> {
+        self.hosts
+            .iter()
+            .filter(|h| !h.changes.is_empty())
+            .collect()
+    }
+}
+
 impl HostState {
     /// The transport kind, from its stored name.
     pub fn kind(&self) -> TransportKind {

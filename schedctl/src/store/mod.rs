@@ -14,7 +14,7 @@ mod migrations;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Params, Row};
 use scheduler_core::report::ScheduleChange;
 use serde::{Deserialize, Serialize};
 
@@ -215,11 +215,35 @@ impl Store {
         }
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))
+    /// Runs one statement that changes rows.
+    fn execute(&self, sql: &str, params: impl Params) -> Result<(), StoreError> {
+        self.conn.execute(sql, params).map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
+    /// Inserts one row; returns its id.
+    fn insert(&self, sql: &str, params: impl Params) -> Result<i64, StoreError> {
+        self.execute(sql, params)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Every row of a query, each read by `read`.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map(params, read)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.sql(e))?;
+        Ok(rows)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version = self.schema_version()?;
         let known = i64::try_from(migrations::MIGRATIONS.len()).unwrap_or(i64::MAX);
         if version > known {
             return Err(StoreError::TooNew {
@@ -228,16 +252,15 @@ impl Store {
                 known,
             });
         }
+        let sql_error = |source| StoreError::Sql {
+            path: self.path.clone(),
+            source,
+        };
         for (index, sql) in migrations::MIGRATIONS
             .iter()
             .enumerate()
             .skip(usize::try_from(version).unwrap_or(0))
         {
-            let path = self.path.clone();
-            let sql_error = |source| StoreError::Sql {
-                path: path.clone(),
-                source,
-            };
             let tx = self.conn.transaction().map_err(sql_error)?;
             tx.execute_batch(sql).map_err(sql_error)?;
             tx.pragma_update(
@@ -269,63 +292,37 @@ impl Store {
         summary: &str,
         body: &str,
     ) -> Result<i64, StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO plans (created_at, created_by, source, summary, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![at, by, source, summary, body],
-            )
-            .map_err(|e| self.sql(e))?;
-        Ok(self.conn.last_insert_rowid())
+        self.insert(
+            "INSERT INTO plans (created_at, created_by, source, summary, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![at, by, source, summary, body],
+        )
     }
 
     /// The plan `id`, or the latest one.
     pub fn plan(&self, id: Option<i64>) -> Result<Option<PlanRow>, StoreError> {
-        let read = |row: &rusqlite::Row<'_>| {
-            Ok(PlanRow {
-                id: row.get(0)?,
-                created_at: row.get(1)?,
-                created_by: row.get(2)?,
-                source: row.get(3)?,
-                summary: row.get(4)?,
-                body: row.get(5)?,
-            })
-        };
-        let columns = "id, created_at, created_by, source, summary, body";
-        let found = match id {
-            Some(id) => self.conn.query_row(
-                &format!("SELECT {columns} FROM plans WHERE id = ?1"),
+        self.conn
+            .query_row(
+                "SELECT id, created_at, created_by, source, summary, body FROM plans
+                 WHERE ?1 IS NULL OR id = ?1 ORDER BY id DESC LIMIT 1",
                 [id],
-                read,
-            ),
-            None => self.conn.query_row(
-                &format!("SELECT {columns} FROM plans ORDER BY id DESC LIMIT 1"),
-                [],
-                read,
-            ),
-        };
-        found.optional().map_err(|e| self.sql(e))
+                |row| {
+                    Ok(PlanRow {
+                        body: row.get(5)?,
+                        ..read_plan(row)?
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
     }
 
     /// Every plan, newest first, without bodies.
     pub fn plans(&self, limit: i64) -> Result<Vec<PlanRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, created_at, created_by, source, summary FROM plans ORDER BY id DESC LIMIT ?1")
-            .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map([limit], |row| {
-                Ok(PlanRow {
-                    id: row.get(0)?,
-                    created_at: row.get(1)?,
-                    created_by: row.get(2)?,
-                    source: row.get(3)?,
-                    summary: row.get(4)?,
-                    body: String::new(),
-                })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.sql(e))?;
-        Ok(rows)
+        self.rows(
+            "SELECT id, created_at, created_by, source, summary FROM plans ORDER BY id DESC LIMIT ?1",
+            [limit],
+            read_plan,
+        )
     }
 
     // --- applies ---------------------------------------------------------
@@ -338,9 +335,8 @@ impl Store {
         by: &str,
         hosts: &[ApplyHostRow],
     ) -> Result<i64, StoreError> {
-        let path = self.path.clone();
         let sql_error = |source| StoreError::Sql {
-            path: path.clone(),
+            path: self.path.clone(),
             source,
         };
         let tx = self.conn.transaction().map_err(sql_error)?;
@@ -378,23 +374,20 @@ impl Store {
         host: &str,
         update: &HostUpdate<'_>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE apply_hosts SET status = ?3, digest_before = COALESCE(?4, digest_before),
-                     digest_after = COALESCE(?5, digest_after), error = ?6, updated_at = ?7
-                 WHERE apply_id = ?1 AND host = ?2",
-                params![
-                    apply_id,
-                    host,
-                    update.status,
-                    update.digest_before,
-                    update.digest_after,
-                    update.error,
-                    update.at
-                ],
-            )
-            .map_err(|e| self.sql(e))?;
-        Ok(())
+        self.execute(
+            "UPDATE apply_hosts SET status = ?3, digest_before = COALESCE(?4, digest_before),
+                 digest_after = COALESCE(?5, digest_after), error = ?6, updated_at = ?7
+             WHERE apply_id = ?1 AND host = ?2",
+            params![
+                apply_id,
+                host,
+                update.status,
+                update.digest_before,
+                update.digest_after,
+                update.error,
+                update.at
+            ],
+        )
     }
 
     /// Gives an apply its final status.
@@ -405,13 +398,10 @@ impl Store {
         message: &str,
         at: i64,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE applies SET status = ?2, message = ?3, finished_at = ?4 WHERE id = ?1",
-                params![apply_id, status, message, at],
-            )
-            .map_err(|e| self.sql(e))?;
-        Ok(())
+        self.execute(
+            "UPDATE applies SET status = ?2, message = ?3, finished_at = ?4 WHERE id = ?1",
+            params![apply_id, status, message, at],
+        )
     }
 
     /// The apply `id`, with its hosts.
@@ -445,17 +435,14 @@ impl Store {
     }
 
     fn applies_where(&self, condition: &str, limit: i64) -> Result<Vec<ApplyRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
+        let mut applies = self.rows(
+            &format!(
                 "SELECT id, plan_id, started_at, started_by, finished_at, status, message FROM applies
                  WHERE {condition} ORDER BY id DESC LIMIT ?1"
-            ))
-            .map_err(|e| self.sql(e))?;
-        let mut applies = stmt
-            .query_map([limit], read_apply)
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.sql(e))?;
+            ),
+            [limit],
+            read_apply,
+        )?;
         for apply in &mut applies {
             apply.hosts = self.apply_hosts(apply.id)?;
         }
@@ -463,15 +450,11 @@ impl Store {
     }
 
     fn apply_hosts(&self, apply_id: i64) -> Result<Vec<ApplyHostRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT position, host, transport, digest_before, digest_after, changes, previous, status, error
-                 FROM apply_hosts WHERE apply_id = ?1 ORDER BY position",
-            )
-            .map_err(|e| self.sql(e))?;
-        let raw = stmt
-            .query_map([apply_id], |row| {
+        let raw = self.rows(
+            "SELECT position, host, transport, digest_before, digest_after, changes, previous, status, error
+             FROM apply_hosts WHERE apply_id = ?1 ORDER BY position",
+            [apply_id],
+            |row| {
                 Ok((
                     row.get::<_, i64>(0)?,
                     row.get::<_, String>(1)?,
@@ -483,9 +466,8 @@ impl Store {
                     row.get::<_, String>(7)?,
                     row.get::<_, String>(8)?,
                 ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.sql(e))?;
+            },
+        )?;
         raw.into_iter()
             .map(
                 |(position, host, transport, before, after, changes, previous, status, error)| {
@@ -527,13 +509,10 @@ impl Store {
 
     /// Records a rollback as started.
     pub fn start_rollback(&self, apply_id: i64, at: i64, by: &str) -> Result<i64, StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO rollbacks (apply_id, started_at, started_by, status) VALUES (?1, ?2, ?3, 'started')",
-                params![apply_id, at, by],
-            )
-            .map_err(|e| self.sql(e))?;
-        Ok(self.conn.last_insert_rowid())
+        self.insert(
+            "INSERT INTO rollbacks (apply_id, started_at, started_by, status) VALUES (?1, ?2, ?3, 'started')",
+            params![apply_id, at, by],
+        )
     }
 
     /// Records one host of a rollback (`digest_before`: jobs.cfg's digest when the rollback began).
@@ -543,23 +522,45 @@ impl Store {
         host: &str,
         update: &HostUpdate<'_>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO rollback_hosts (rollback_id, host, digest_before, digest_after, status, error, updated_at)
-                 VALUES (?1, ?2, COALESCE(?3, ''), ?4, ?5, ?6, ?7)
-                 ON CONFLICT (rollback_id, host) DO UPDATE SET status = ?5, digest_after = ?4, error = ?6, updated_at = ?7",
-                params![
-                    rollback_id,
-                    host,
-                    update.digest_before,
-                    update.digest_after,
-                    update.status,
-                    update.error,
-                    update.at
-                ],
-            )
-            .map_err(|e| self.sql(e))?;
-        Ok(())
+        self.execute(
+            "INSERT INTO rollback_hosts (rollback_id, host, digest_before, digest_after, status, error, updated_at)
+             VALUES (?1, ?2, COALESCE(?3, ''), ?4, ?5, ?6, ?7)
+             ON CONFLICT (rollback_id, host) DO UPDATE SET status = ?5, digest_after = ?4, error = ?6, updated_at = ?7",
+            params![
+                rollback_id,
+                host,
+                update.digest_before,
+                update.digest_after,
+                update.status,
+                update.error,
+                update.at
+            ],
+        )
+    }
+
+    /// Records one host's undo in both places: its status in the apply
+    /// (`apply_status`, `apply_error`) and its row in the rollback, at the
+    /// same time.
+    pub fn record_undo(
+        &self,
+        apply_id: i64,
+        rollback_id: i64,
+        host: &str,
+        (apply_status, apply_error): (&str, &str),
+        rollback: &HostUpdate<'_>,
+    ) -> Result<(), StoreError> {
+        self.set_apply_host(
+            apply_id,
+            host,
+            &HostUpdate {
+                status: apply_status,
+                digest_before: None,
+                digest_after: None,
+                error: apply_error,
+                at: rollback.at,
+            },
+        )?;
+        self.set_rollback_host(rollback_id, host, rollback)
     }
 
     /// Gives a rollback its final status.
@@ -570,26 +571,19 @@ impl Store {
         message: &str,
         at: i64,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE rollbacks SET status = ?2, message = ?3, finished_at = ?4 WHERE id = ?1",
-                params![rollback_id, status, message, at],
-            )
-            .map_err(|e| self.sql(e))?;
-        Ok(())
+        self.execute(
+            "UPDATE rollbacks SET status = ?2, message = ?3, finished_at = ?4 WHERE id = ?1",
+            params![rollback_id, status, message, at],
+        )
     }
 
     /// Rollbacks, newest first.
     pub fn rollbacks(&self, limit: i64) -> Result<Vec<RollbackRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, apply_id, started_at, started_by, finished_at, status, message FROM rollbacks
-                 ORDER BY id DESC LIMIT ?1",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map([limit], |row| {
+        self.rows(
+            "SELECT id, apply_id, started_at, started_by, finished_at, status, message FROM rollbacks
+             ORDER BY id DESC LIMIT ?1",
+            [limit],
+            |row| {
                 Ok(RollbackRow {
                     id: row.get(0)?,
                     apply_id: row.get(1)?,
@@ -599,33 +593,26 @@ impl Store {
                     status: row.get(5)?,
                     message: row.get(6)?,
                 })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.sql(e))?;
-        Ok(rows)
+            },
+        )
     }
 
     // --- lease events ----------------------------------------------------
 
     /// Records one lease event (for the coordinator's lease service).
     pub fn insert_lease_event(&self, event: &LeaseEvent) -> Result<i64, StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO lease_events (at, host, job, started, event, lease_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![event.at, event.host, event.job, event.started, event.event, event.lease_id, event.detail],
-            )
-            .map_err(|e| self.sql(e))?;
-        Ok(self.conn.last_insert_rowid())
+        self.insert(
+            "INSERT INTO lease_events (at, host, job, started, event, lease_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![event.at, event.host, event.job, event.started, event.event, event.lease_id, event.detail],
+        )
     }
 
     /// Lease events, newest first.
     pub fn lease_events(&self, limit: i64) -> Result<Vec<LeaseEvent>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT at, host, job, started, event, lease_id, detail FROM lease_events ORDER BY id DESC LIMIT ?1")
-            .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map([limit], |row| {
+        self.rows(
+            "SELECT at, host, job, started, event, lease_id, detail FROM lease_events ORDER BY id DESC LIMIT ?1",
+            [limit],
+            |row| {
                 Ok(LeaseEvent {
                     at: row.get(0)?,
                     host: row.get(1)?,
@@ -635,14 +622,24 @@ impl Store {
                     lease_id: row.get(5)?,
                     detail: row.get(6)?,
                 })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.sql(e))?;
-        Ok(rows)
+            },
+        )
     }
 }
 
-fn read_apply(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApplyRow> {
+/// A plan's row without its body (the first five columns).
+fn read_plan(row: &Row<'_>) -> rusqlite::Result<PlanRow> {
+    Ok(PlanRow {
+        id: row.get(0)?,
+        created_at: row.get(1)?,
+        created_by: row.get(2)?,
+        source: row.get(3)?,
+        summary: row.get(4)?,
+        body: String::new(),
+    })
+}
+
+fn read_apply(row: &Row<'_>) -> rusqlite::Result<ApplyRow> {
     Ok(ApplyRow {
         id: row.get(0)?,
         plan_id: row.get(1)?,

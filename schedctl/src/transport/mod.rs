@@ -11,6 +11,7 @@
 //! | `agent.rs` | the agent API over HTTPS, pinned certificate, bearer token (`stagger_service::client`) |
 //! | `ssh.rs` | russh to the host's sshd, pinned host key; `pvesh get|set` and jobs.cfg's bytes there |
 //! | `pve_api.rs` | the Proxmox API through `pve-api`, pinned certificate |
+//! | `proxmox_writes.rs` | what SSH and the Proxmox API share: Proxmox writes one job at a time, a rollback writes the previous schedules |
 //! | `runs.rs` | Proxmox's vzdump tasks as the runs of the jobs they belong to (SSH and Proxmox API) |
 //!
 //! The agent writes jobs.cfg byte for byte and keeps the previous file; over
@@ -19,6 +20,7 @@
 //! the previous schedules back ([`Rollback::schedules`]).
 
 pub mod agent;
+mod proxmox_writes;
 pub mod pve_api;
 mod runs;
 pub mod ssh;
@@ -197,15 +199,4 @@ fn read_secret(host: &str, path: &std::path::Path, what: &str) -> Result<String,
         });
     }
     Ok(first)
-}
-
-/// The changes of `request` that set a schedule other than the current one.
-fn effective_changes(
-    request: &[ScheduleChange],
-    current: impl Fn(&str) -> Option<String>,
-) -> Vec<&ScheduleChange> {
-    request
-        .iter()
-        .filter(|c| current(&c.job).as_deref() != Some(c.schedule.trim()))
-        .collect()
 }

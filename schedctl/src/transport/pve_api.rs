@@ -14,20 +14,16 @@
 
 use std::time::Duration;
 
-use chrono_tz::Tz;
 use pve_api::{BackupJob, Client, JobUpdate, TaskQuery, TaskSource};
 use scheduler_core::calendar::CalendarEvent;
-use scheduler_core::history::duration_stats;
 use scheduler_core::report::{
     ApplyRequest, ApplyResponse, HostReport, JobReport, JobsCfgState, ScheduleChange,
-    REPORT_VERSION,
 };
 use sha1::{Digest as _, Sha1};
 
-use super::runs::{self, NodeJobs};
-use super::{
-    effective_changes, read_secret, BoxFuture, HostTransport, Rollback, SetupError, TransportError,
-};
+use super::proxmox_writes::{effective_changes, set_each, ProxmoxWrites, SetSchedule};
+use super::runs;
+use super::{read_secret, SetupError, TransportError};
 use crate::config::{PveApiTransport, TransportKind};
 
 /// vzdump tasks asked for per report.
@@ -116,122 +112,6 @@ impl PveApiHost {
         Ok((jobs, digest))
     }
 
-    async fn make_report(&self) -> Result<HostReport, TransportError> {
-        let query = TaskQuery {
-            typefilter: Some("vzdump".to_owned()),
-            source: Some(TaskSource::All),
-            limit: Some(TASKS_LIMIT),
-            ..TaskQuery::default()
-        };
-        let (time, jobs, tasks) = tokio::join!(
-            self.client.node_time(&self.host),
-            self.jobs(),
-            self.client.node_tasks(&self.host, &query),
-        );
-        let time = time.map_err(|e| self.error(e))?;
-        let (jobs, digest) = jobs?;
-        let tasks = tasks.map_err(|e| self.error(e))?.tasks;
-        let own: Vec<&BackupJob> = jobs
-            .iter()
-            .filter(|j| j.job_type.as_deref().unwrap_or("vzdump") == "vzdump")
-            .filter(|j| j.node.as_deref().is_none_or(|n| n == self.host))
-            .filter(|j| j.schedule.is_some())
-            .collect();
-        let schedule = |j: &BackupJob| j.schedule.clone().unwrap_or_default();
-        let schedules: Vec<String> = own.iter().map(|j| schedule(j)).collect();
-        let node = NodeJobs {
-            jobs: own
-                .iter()
-                .zip(&schedules)
-                .map(|(j, s)| (j.id.as_str(), s.as_str(), j.enabled))
-                .collect(),
-            tz: time.timezone.parse().unwrap_or(Tz::UTC),
-        };
-        let mut runs = runs::attribute(&node, &tasks).into_iter();
-        let jobs = own
-            .iter()
-            .zip(schedules)
-            .map(|(j, schedule)| {
-                let runs_of_job = runs.next().unwrap_or_default();
-                JobReport {
-                    id: j.id.clone(),
-                    schedule,
-                    enabled: j.enabled,
-                    node: j.node.clone(),
-                    storage: j.storage.clone(),
-                    stats: duration_stats(&runs_of_job),
-                    runs: runs_of_job,
-                }
-            })
-            .collect();
-        Ok(HostReport {
-            version: REPORT_VERSION,
-            host: self.host.clone(),
-            timezone: time.timezone,
-            clock: time.time,
-            source: "pve-api".to_owned(),
-            jobs_cfg: JobsCfgState {
-                digest,
-                text: None,
-                warnings: Vec::new(),
-            },
-            jobs,
-            load: None,
-            pressure: None,
-        })
-    }
-
-    async fn write(&self, request: &ApplyRequest) -> Result<ApplyResponse, TransportError> {
-        let (jobs, previous_digest) = self.jobs().await?;
-        if previous_digest != request.digest {
-            return Err(TransportError::Stale {
-                host: self.host.clone(),
-                current_digest: previous_digest,
-            });
-        }
-        self.check(&jobs, &request.changes)?;
-        let current = |id: &str| {
-            jobs.iter()
-                .find(|j| j.id == id)
-                .and_then(|j| j.schedule.clone())
-        };
-        let changes = effective_changes(&request.changes, current);
-        let mut done: Vec<(&ScheduleChange, String)> = Vec::new();
-        for change in &changes {
-            let update = JobUpdate::schedule(change.schedule.trim());
-            if let Err(err) = self.client.update_backup_job(&change.job, &update).await {
-                let err = self.error(err);
-                let restored = self.restore(&done).await;
-                return Err(TransportError::Failed {
-                    host: self.host.clone(),
-                    detail: format!("{err}; {restored}"),
-                });
-            }
-            done.push((change, current(&change.job).unwrap_or_default()));
-        }
-        let (after, digest) = self.jobs().await?;
-        for change in &changes {
-            let now = after
-                .iter()
-                .find(|j| j.id == change.job)
-                .and_then(|j| j.schedule.clone());
-            if now.as_deref() != Some(change.schedule.trim()) {
-                return Err(TransportError::Protocol {
-                    host: self.host.clone(),
-                    detail: format!(
-                        "after the write, the API shows schedule {now:?} for job '{}', not '{}'",
-                        change.job, change.schedule
-                    ),
-                });
-            }
-        }
-        Ok(ApplyResponse {
-            previous_digest,
-            digest,
-            changed: changes.into_iter().cloned().collect(),
-        })
-    }
-
     fn check(&self, jobs: &[BackupJob], changes: &[ScheduleChange]) -> Result<(), TransportError> {
         let refused = |message: String| TransportError::Refused {
             host: self.host.clone(),
@@ -262,68 +142,109 @@ impl PveApiHost {
         }
         Ok(())
     }
+}
 
-    async fn restore(&self, done: &[(&ScheduleChange, String)]) -> String {
-        if done.is_empty() {
-            return "nothing had been written on this host".to_owned();
-        }
-        let mut failed = Vec::new();
-        for (change, old) in done.iter().rev() {
-            if let Err(err) = self
-                .client
-                .update_backup_job(&change.job, &JobUpdate::schedule(old.clone()))
-                .await
-            {
-                failed.push(format!(
-                    "{} (still '{}': {err})",
-                    change.job, change.schedule
-                ));
-            }
-        }
-        if failed.is_empty() {
-            format!(
-                "the {} schedule(s) already written on this host were set back",
-                done.len()
-            )
-        } else {
-            format!("setting back failed for {}", failed.join(", "))
-        }
+impl SetSchedule for PveApiHost {
+    type Error = pve_api::Error;
+
+    async fn set_schedule(&self, job: &str, schedule: &str) -> Result<(), pve_api::Error> {
+        self.client
+            .update_backup_job(job, &JobUpdate::schedule(schedule))
+            .await
     }
 
-    async fn undo(&self, rollback: &Rollback) -> Result<ApplyResponse, TransportError> {
-        let request = ApplyRequest {
-            digest: rollback.request.expect_digest.clone(),
-            changes: rollback.schedules.clone(),
-        };
-        self.write(&request).await
+    fn failed(&self, error: pve_api::Error) -> TransportError {
+        self.error(error)
     }
 }
 
-impl HostTransport for PveApiHost {
-    fn host(&self) -> &str {
+impl ProxmoxWrites for PveApiHost {
+    const KIND: TransportKind = TransportKind::PveApi;
+
+    fn name(&self) -> &str {
         &self.host
     }
 
-    fn kind(&self) -> TransportKind {
-        TransportKind::PveApi
+    async fn read_report(&self) -> Result<HostReport, TransportError> {
+        let query = TaskQuery {
+            typefilter: Some("vzdump".to_owned()),
+            source: Some(TaskSource::All),
+            limit: Some(TASKS_LIMIT),
+            ..TaskQuery::default()
+        };
+        let (time, jobs, tasks) = tokio::join!(
+            self.client.node_time(&self.host),
+            self.jobs(),
+            self.client.node_tasks(&self.host, &query),
+        );
+        let time = time.map_err(|e| self.error(e))?;
+        let (jobs, digest) = jobs?;
+        let tasks = tasks.map_err(|e| self.error(e))?.tasks;
+        let own: Vec<&BackupJob> = jobs
+            .iter()
+            .filter(|j| j.job_type.as_deref().unwrap_or("vzdump") == "vzdump")
+            .filter(|j| j.node.as_deref().is_none_or(|n| n == self.host))
+            .filter(|j| j.schedule.is_some())
+            .collect();
+        let own = own
+            .into_iter()
+            .map(|j| JobReport {
+                id: j.id.clone(),
+                schedule: j.schedule.clone().unwrap_or_default(),
+                enabled: j.enabled,
+                node: j.node.clone(),
+                storage: j.storage.clone(),
+                runs: Vec::new(),
+                stats: None,
+            })
+            .collect();
+        let jobs_cfg = JobsCfgState {
+            digest,
+            text: None,
+            warnings: Vec::new(),
+        };
+        Ok(runs::host_report(
+            &self.host, own, &time, &tasks, "pve-api", jobs_cfg,
+        ))
     }
 
-    fn report(&self) -> BoxFuture<'_, Result<HostReport, TransportError>> {
-        Box::pin(self.make_report())
-    }
-
-    fn apply<'a>(
-        &'a self,
-        request: &'a ApplyRequest,
-    ) -> BoxFuture<'a, Result<ApplyResponse, TransportError>> {
-        Box::pin(self.write(request))
-    }
-
-    fn rollback<'a>(
-        &'a self,
-        rollback: &'a Rollback,
-    ) -> BoxFuture<'a, Result<ApplyResponse, TransportError>> {
-        Box::pin(self.undo(rollback))
+    async fn write(&self, request: &ApplyRequest) -> Result<ApplyResponse, TransportError> {
+        let (jobs, previous_digest) = self.jobs().await?;
+        if previous_digest != request.digest {
+            return Err(TransportError::Stale {
+                host: self.host.clone(),
+                current_digest: previous_digest,
+            });
+        }
+        self.check(&jobs, &request.changes)?;
+        let current = |id: &str| {
+            jobs.iter()
+                .find(|j| j.id == id)
+                .and_then(|j| j.schedule.clone())
+        };
+        let changes = effective_changes(&request.changes, current);
+        set_each(self, &self.host, &changes).await?;
+        let (after, digest) = self.jobs().await?;
+        for (change, _) in &changes {
+            let now = after
+                .iter()
+                .find(|j| j.id == change.job)
+                .and_then(|j| j.schedule.clone());
+            if now.as_deref() != Some(change.schedule.trim()) {
+                return Err(TransportError::Protocol {
+                    host: self.host.clone(),
+                    detail: format!(
+                        "after the write, the API shows schedule {now:?} for job '{}', not '{}'",
+                        change.job, change.schedule
+                    ),
+                });
+            }
+        }
+        Ok(ApplyResponse {
+            previous_digest,
+            digest,
+            changed: changes.into_iter().map(|(c, _)| c.clone()).collect(),
+        })
     }
 }
 

@@ -7,11 +7,17 @@
 //! that matches exactly one job of the node is that job's run. On a node
 //! with a single enabled job every scheduled vzdump task is its run (so runs
 //! from before a schedule change still count).
+//!
+//! [`host_report`] is the report both transports make of a node from its
+//! jobs, its time and its tasks.
 
 use chrono_tz::Tz;
-use pve_api::{TaskStatus, TaskSummary};
+use pve_api::{NodeTime, TaskStatus, TaskSummary};
 use scheduler_core::calendar::CalendarEvent;
-use scheduler_core::report::{RunRecord, RunResult};
+use scheduler_core::history::duration_stats;
+use scheduler_core::report::{
+    HostReport, JobReport, JobsCfgState, RunRecord, RunResult, REPORT_VERSION,
+};
 
 /// How long after its event a scheduled run may start.
 pub const START_SLACK_SECS: i64 = 120;
@@ -25,6 +31,42 @@ pub struct NodeJobs<'a> {
     pub jobs: Vec<(&'a str, &'a str, bool)>,
     /// The node's zone, for schedules without `UTC`.
     pub tz: Tz,
+}
+
+/// The report of node `host` from its `jobs` (their runs not yet known),
+/// its time and its vzdump tasks: each job gets its runs among the tasks and
+/// the statistics of their durations.
+pub fn host_report(
+    host: &str,
+    mut jobs: Vec<JobReport>,
+    time: &NodeTime,
+    tasks: &[TaskSummary],
+    source: &str,
+    jobs_cfg: JobsCfgState,
+) -> HostReport {
+    let node = NodeJobs {
+        jobs: jobs
+            .iter()
+            .map(|j| (j.id.as_str(), j.schedule.as_str(), j.enabled))
+            .collect(),
+        tz: time.timezone.parse().unwrap_or(Tz::UTC),
+    };
+    let runs = attribute(&node, tasks);
+    for (job, runs) in jobs.iter_mut().zip(runs) {
+        job.stats = duration_stats(&runs);
+        job.runs = runs;
+    }
+    HostReport {
+        version: REPORT_VERSION,
+        host: host.to_owned(),
+        timezone: time.timezone.clone(),
+        clock: time.time,
+        source: source.to_owned(),
+        jobs_cfg,
+        jobs,
+        load: None,
+        pressure: None,
+    }
 }
 
 /// The runs of each job of `node` among `tasks` (any order), oldest first.

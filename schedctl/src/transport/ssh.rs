@@ -16,19 +16,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono_tz::Tz;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::ChannelMsg;
-use scheduler_core::history::duration_stats;
 use scheduler_core::jobs_cfg::{Digest, JobsCfg};
 use scheduler_core::report::{
     ApplyRequest, ApplyResponse, HostReport, JobReport, JobsCfgState, ScheduleChange,
-    REPORT_VERSION,
 };
 
-use super::runs::{self, NodeJobs};
-use super::{effective_changes, BoxFuture, HostTransport, Rollback, SetupError, TransportError};
+use super::proxmox_writes::{effective_changes, set_each, ProxmoxWrites, SetSchedule};
+use super::runs;
+use super::{SetupError, TransportError};
 use crate::config::{SshTransport, TransportKind};
 
 /// vzdump tasks asked for per report.
@@ -247,8 +245,16 @@ impl SshHost {
             detail: format!("`pvesh get {what}` printed something that is not its JSON: {e}"),
         })
     }
+}
 
-    async fn make_report(&self) -> Result<HostReport, TransportError> {
+impl ProxmoxWrites for SshHost {
+    const KIND: TransportKind = TransportKind::Ssh;
+
+    fn name(&self) -> &str {
+        &self.host
+    }
+
+    async fn read_report(&self) -> Result<HostReport, TransportError> {
         let handle = self.connect().await?;
         let time_path = format!("/nodes/{}/time", self.host);
         let tasks_path = format!("/nodes/{}/tasks", self.host);
@@ -300,99 +306,48 @@ impl SshHost {
         check_changes(&self.host, &cfg, &jobs, &request.changes)?;
         let current = |id: &str| jobs.iter().find(|j| j.id == id).map(|j| j.schedule.clone());
         let changes = effective_changes(&request.changes, current);
-        let mut done: Vec<(&ScheduleChange, String)> = Vec::new();
-        for change in &changes {
-            let old = current(&change.job).unwrap_or_default();
-            let path = format!("/cluster/backup/{}", change.job);
-            if let Err(err) = self
-                .pvesh(
-                    &handle,
-                    &["set", &path, "--schedule", change.schedule.trim()],
-                )
-                .await
-            {
-                let restored = self.restore(&handle, &done).await;
-                return Err(TransportError::Failed {
-                    host: self.host.clone(),
-                    detail: format!("{err}; {restored}"),
-                });
-            }
-            done.push((change, old));
-        }
+        let session = Session {
+            ssh: self,
+            handle: &handle,
+        };
+        set_each(&session, &self.host, &changes).await?;
         let after = self.read_jobs_cfg(&handle).await?;
         disconnect(handle).await;
         let after_cfg = JobsCfg::parse(&after);
         verify(
             &self.host,
             &after_cfg,
-            changes.iter().map(|c| (c.job.as_str(), c.schedule.trim())),
+            changes
+                .iter()
+                .map(|(c, _)| (c.job.as_str(), c.schedule.trim())),
         )?;
         Ok(ApplyResponse {
             previous_digest,
             digest: after_cfg.digest().to_string(),
-            changed: changes.into_iter().cloned().collect(),
+            changed: changes.into_iter().map(|(c, _)| c.clone()).collect(),
         })
-    }
-
-    /// Sets the schedules of `done` back; says what state that left.
-    async fn restore(&self, handle: &Handle<Client>, done: &[(&ScheduleChange, String)]) -> String {
-        if done.is_empty() {
-            return "nothing had been written on this host".to_owned();
-        }
-        let mut failed = Vec::new();
-        for (change, old) in done.iter().rev() {
-            let path = format!("/cluster/backup/{}", change.job);
-            if let Err(err) = self.pvesh(handle, &["set", &path, "--schedule", old]).await {
-                failed.push(format!(
-                    "{} (still '{}': {err})",
-                    change.job, change.schedule
-                ));
-            }
-        }
-        if failed.is_empty() {
-            format!(
-                "the {} schedule(s) already written on this host were set back",
-                done.len()
-            )
-        } else {
-            format!("setting back failed for {}", failed.join(", "))
-        }
-    }
-
-    async fn undo(&self, rollback: &Rollback) -> Result<ApplyResponse, TransportError> {
-        let request = ApplyRequest {
-            digest: rollback.request.expect_digest.clone(),
-            changes: rollback.schedules.clone(),
-        };
-        self.write(&request).await
     }
 }
 
-impl HostTransport for SshHost {
-    fn host(&self) -> &str {
-        &self.host
+/// One connection's `pvesh set`.
+struct Session<'a> {
+    ssh: &'a SshHost,
+    handle: &'a Handle<Client>,
+}
+
+impl SetSchedule for Session<'_> {
+    type Error = TransportError;
+
+    async fn set_schedule(&self, job: &str, schedule: &str) -> Result<(), TransportError> {
+        let path = format!("/cluster/backup/{job}");
+        self.ssh
+            .pvesh(self.handle, &["set", &path, "--schedule", schedule])
+            .await
+            .map(drop)
     }
 
-    fn kind(&self) -> TransportKind {
-        TransportKind::Ssh
-    }
-
-    fn report(&self) -> BoxFuture<'_, Result<HostReport, TransportError>> {
-        Box::pin(self.make_report())
-    }
-
-    fn apply<'a>(
-        &'a self,
-        request: &'a ApplyRequest,
-    ) -> BoxFuture<'a, Result<ApplyResponse, TransportError>> {
-        Box::pin(self.write(request))
-    }
-
-    fn rollback<'a>(
-        &'a self,
-        rollback: &'a Rollback,
-    ) -> BoxFuture<'a, Result<ApplyResponse, TransportError>> {
-        Box::pin(self.undo(rollback))
+    fn failed(&self, error: TransportError) -> TransportError {
+        error
     }
 }
 
@@ -508,46 +463,24 @@ pub(super) fn report_from(
 ) -> HostReport {
     let cfg = JobsCfg::parse(text);
     let reading = cfg.proxmox_reading(&path.to_string_lossy());
-    let jobs = node_jobs(&cfg, host);
-    let tz: Tz = time.timezone.parse().unwrap_or(Tz::UTC);
-    let node = NodeJobs {
-        jobs: jobs
-            .iter()
-            .map(|j| (j.id.as_str(), j.schedule.as_str(), j.enabled))
-            .collect(),
-        tz,
-    };
-    let mut runs = runs::attribute(&node, tasks).into_iter();
-    let jobs = jobs
-        .iter()
-        .map(|j| {
-            let runs_of_job = runs.next().unwrap_or_default();
-            JobReport {
-                id: j.id.clone(),
-                schedule: j.schedule.clone(),
-                enabled: j.enabled,
-                node: j.node.clone(),
-                storage: j.storage.clone(),
-                stats: duration_stats(&runs_of_job),
-                runs: runs_of_job,
-            }
+    let jobs = node_jobs(&cfg, host)
+        .into_iter()
+        .map(|j| JobReport {
+            id: j.id,
+            schedule: j.schedule,
+            enabled: j.enabled,
+            node: j.node,
+            storage: j.storage,
+            runs: Vec::new(),
+            stats: None,
         })
         .collect();
-    HostReport {
-        version: REPORT_VERSION,
-        host: host.to_owned(),
-        timezone: time.timezone.clone(),
-        clock: time.time,
-        source: source.to_owned(),
-        jobs_cfg: JobsCfgState {
-            digest: Digest::of(text.as_bytes()).to_string(),
-            text: Some(text.to_owned()),
-            warnings: reading.warnings.into_iter().map(|w| w.message).collect(),
-        },
-        jobs,
-        load: None,
-        pressure: None,
-    }
+    let jobs_cfg = JobsCfgState {
+        digest: Digest::of(text.as_bytes()).to_string(),
+        text: Some(text.to_owned()),
+        warnings: reading.warnings.into_iter().map(|w| w.message).collect(),
+    };
+    runs::host_report(host, jobs, time, tasks, source, jobs_cfg)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! apply), and a rollback restores its kept copy exactly.
 
 use super::fleet::{Fleet, Via};
-use super::{both, text};
+use super::{both, text, Answered, AskingApply};
 
 #[test]
 fn through_the_agent_an_apply_changes_only_the_schedule_bytes() {
@@ -63,9 +63,6 @@ fn through_the_agent_an_apply_changes_only_the_schedule_bytes() {
 /// An agent killed after the confirmation: the host written before it is rolled back.
 #[test]
 fn an_agent_killed_mid_rollout_rolls_back_the_host_already_written() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::process::Stdio;
-
     // Both jobs start outside the 00:00-07:00 window: both must move.
     let mut fleet = Fleet::start(&[
         ("hikurangi", "08:00", Via::Agent),
@@ -75,44 +72,14 @@ fn an_agent_killed_mid_rollout_rolls_back_the_host_already_written() {
     let plan = fleet.schedctl(&["plan", "--time-limit", "3"]);
     assert_eq!(plan.status.code(), Some(0), "{}", both(&plan));
 
-    let mut child = fleet
-        .schedctl_command(&["apply"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("schedctl apply starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut order = Vec::new();
-    let mut seen = String::new();
-    while order.len() < 2 {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "schedctl stopped early:\n{seen}"
-        );
-        seen.push_str(&line);
-        if let Some((number, rest)) = line.trim_start().split_once(". ") {
-            if number.chars().all(|c| c.is_ascii_digit()) {
-                order.push(rest.split_whitespace().next().unwrap().to_owned());
-            }
-        }
-    }
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut prompt = Vec::new();
-    while !String::from_utf8_lossy(&prompt).contains("[y/N]") {
-        let mut byte = [0u8; 1];
-        assert_eq!(stderr.read(&mut byte).unwrap(), 1, "no prompt:\n{seen}");
-        prompt.push(byte[0]);
-    }
+    let mut apply = AskingApply::start(&fleet, &[]);
+    let order = apply.order(2);
+    apply.wait_for_prompt();
     fleet.host_mut(&order[1]).kill();
-    writeln!(child.stdin.take().unwrap(), "y").unwrap();
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    let mut errors = String::new();
-    stderr.read_to_string(&mut errors).unwrap();
-    let all = format!("{seen}{rest}\n--- stderr\n{errors}");
-    assert_eq!(child.wait().unwrap().code(), Some(1), "{all}");
+    let Answered {
+        code, rest, all, ..
+    } = apply.answer_yes();
+    assert_eq!(code, Some(1), "{all}");
     assert!(
         rest.contains(&format!("{}: rolled back", order[0])),
         "{all}"

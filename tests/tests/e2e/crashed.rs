@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use super::fleet::{Fleet, Via};
-use super::{both, text};
+use super::{both, order_line, text};
 
 #[test]
 fn an_apply_killed_mid_rollout_is_found_reported_and_rolled_back() {
@@ -38,12 +38,7 @@ fn an_apply_killed_mid_rollout_is_found_reported_and_rolled_back() {
             "schedctl stopped early:\n{seen}"
         );
         seen.push_str(&line);
-        let trimmed = line.trim_start();
-        if let Some((number, rest)) = trimmed.split_once(". ") {
-            if number.chars().all(|c| c.is_ascii_digit()) {
-                order.push(rest.split_whitespace().next().unwrap().to_owned());
-            }
-        }
+        order.extend(order_line(&line));
         if line.starts_with("[1/") && line.contains("writing") {
             fleet.host(&order[1]).freeze(true);
         }

@@ -47,3 +47,104 @@ pub fn both(output: &std::process::Output) -> String {
         text(&output.stderr)
     )
 }
+
+/// The host of a line of the rollout order `schedctl apply` prints
+/// (`  2. ruapehu (ssh)`).
+pub fn order_line(line: &str) -> Option<String> {
+    let (number, rest) = line.trim_start().split_once(". ")?;
+    if !number.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    rest.split_whitespace().next().map(str::to_owned)
+}
+
+/// A `schedctl apply` that asks before writing, read as an admin reads it.
+pub struct AskingApply {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// What it printed on stdout so far.
+    pub seen: String,
+}
+
+/// How an [`AskingApply`] ended.
+pub struct Answered {
+    /// Its exit code.
+    pub code: Option<i32>,
+    /// stdout after the rollout order.
+    pub rest: String,
+    /// stderr after the prompt.
+    pub errors: String,
+    /// Everything it printed, for failure messages.
+    pub all: String,
+}
+
+impl AskingApply {
+    /// Starts `schedctl apply ARGS` (no `--yes`) with its stdin, stdout and stderr piped.
+    pub fn start(fleet: &fleet::Fleet, args: &[&str]) -> AskingApply {
+        use std::process::Stdio;
+        let mut child = fleet
+            .schedctl_command(&[&["apply"], args].concat())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("schedctl apply starts");
+        AskingApply {
+            stdout: std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            stderr: std::io::BufReader::new(child.stderr.take().expect("stderr")),
+            child,
+            seen: String::new(),
+        }
+    }
+
+    /// The rollout order, which comes first: the hosts of the first `hosts` order lines.
+    pub fn order(&mut self, hosts: usize) -> Vec<String> {
+        use std::io::BufRead;
+        let mut order = Vec::new();
+        while order.len() < hosts {
+            let mut line = String::new();
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "schedctl stopped early:\n{}",
+                self.seen
+            );
+            self.seen.push_str(&line);
+            order.extend(order_line(&line));
+        }
+        order
+    }
+
+    /// Waits for the question on stderr, asked once every host answered with the plan's digest.
+    pub fn wait_for_prompt(&mut self) {
+        use std::io::Read;
+        let mut prompt = Vec::new();
+        while !String::from_utf8_lossy(&prompt).contains("[y/N]") {
+            let mut byte = [0u8; 1];
+            assert_eq!(
+                self.stderr.read(&mut byte).unwrap(),
+                1,
+                "no prompt:\n{}",
+                self.seen
+            );
+            prompt.push(byte[0]);
+        }
+    }
+
+    /// Answers yes and waits for the end.
+    pub fn answer_yes(mut self) -> Answered {
+        use std::io::{Read, Write};
+        writeln!(self.child.stdin.take().expect("stdin"), "y").unwrap();
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        let mut errors = String::new();
+        self.stderr.read_to_string(&mut errors).unwrap();
+        let code = self.child.wait().unwrap().code();
+        Answered {
+            code,
+            all: format!("{}{rest}\n--- stderr\n{errors}", self.seen),
+            rest,
+            errors,
+        }
+    }
+}
