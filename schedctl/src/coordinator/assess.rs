@@ -5,7 +5,7 @@
 //! # When to plan again
 //!
 //! Against the *basis* (the snapshot of the latest stored plan):
-//! * there is no plan yet;
+//! * no plan has been made yet;
 //! * a job's reserved duration moved by more than `policy.replan-drift`
 //!   (a ratio: 0.2 means 20 %) from what the plan reserved;
 //! * a host's load profile moved by more than `replan-drift`, measured as
@@ -31,7 +31,7 @@ pub fn replan_reason(
     replan_drift: f64,
 ) -> Option<String> {
     let Some(basis) = basis else {
-        return Some("there is no plan yet".to_owned());
+        return Some("no plan had been made yet".to_owned());
     };
     let then = durations(basis);
     for (id, now) in durations(current) {
@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn without_a_plan_the_coordinator_plans() {
         let reason = replan_reason(None, &seed(), 0.2).expect("plans");
-        assert!(reason.contains("no plan yet"), "{reason}");
+        assert!(reason.contains("no plan had been made"), "{reason}");
     }
 
     #[test]

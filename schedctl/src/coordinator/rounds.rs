@@ -529,7 +529,7 @@ impl Rounds {
         let changes = basis.body.changes();
         tracing::info!(plan = plan_id, changes, "Stored a new plan.");
         self.view_mut().last_action = Some(format!(
-            "plan {plan_id} made ({reason}): {changes} schedule(s) to change"
+            "plan {plan_id} made because {reason}; {changes} schedule(s) to change"
         ));
         if changes == 0 {
             return;
