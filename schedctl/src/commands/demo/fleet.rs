@@ -337,17 +337,21 @@ mod history_tests {
     use super::*;
 
     /// `pve-sim` built for the tests (it is another package of the workspace).
+    /// The workspace's pve-sim, built beside this test executable
+    /// (`target/<profile>/deps/`): scripts/test builds every binary first.
     fn pve_sim() -> PathBuf {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "pve-sim"])
-            .current_dir(&workspace)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build -p pve-sim failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| workspace.join("target"), PathBuf::from);
-        target.join("debug/pve-sim")
+        let exe = std::env::current_exe().expect("the test executable has a path");
+        let path = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test executable lies in target/<profile>/deps/")
+            .join("pve-sim");
+        assert!(
+            path.is_file(),
+            "{} is not built: run `cargo build -p pve-sim` first",
+            path.display()
+        );
+        path
     }
 
     #[test]
