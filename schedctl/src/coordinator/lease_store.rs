@@ -3,8 +3,9 @@
 //! The lease service hands every event to [`sink`] while it holds its lock;
 //! the sink only queues it (bounded), and one thread with its own SQLite
 //! connection (WAL: the rounds' connection and `schedctl` commands read and
-//! write beside it) writes the queue. A queue that overflows (the disk stalls) drops events with a warning rather
-//! than holding up a backup's hook.
+//! write beside it) writes the queue, what has gathered in it in one
+//! transaction each time. A queue that overflows (the disk stalls) drops
+//! events with a warning rather than holding up a backup's hook.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,14 +21,17 @@ use crate::store::{LeaseEvent, Store};
 /// Events queued for the writer at most.
 const QUEUE: usize = 50_000;
 
+/// Events written in one transaction at most.
+const BATCH: usize = 4_096;
+
 /// Opens a connection to the store at `path` and starts the writer thread;
 /// the returned sink queues events for it.
 pub fn sink(path: &Path) -> anyhow::Result<EventSink> {
-    let store = Store::open(path)?;
+    let mut store = Store::open(path)?;
     let (queue, events) = sync_channel::<LeaseEvent>(QUEUE);
     std::thread::Builder::new()
         .name("lease-events".to_owned())
-        .spawn(move || write_all(&store, &events))
+        .spawn(move || write_all(&mut store, &events))
         .context("cannot start the thread that records lease events")?;
     let dropped = Arc::new(AtomicU64::new(0));
     Ok(Box::new(move |events: &[Event]| {
@@ -69,11 +73,17 @@ fn queue_one(queue: &SyncSender<LeaseEvent>, dropped: &AtomicU64, event: &Event)
     }
 }
 
-fn write_all(store: &Store, events: &Receiver<LeaseEvent>) {
-    for event in events {
-        if let Err(error) = store.insert_lease_event(&event) {
-            tracing::error!(%error, lease = %event.lease_id, "Could not record a lease event in the store.");
+/// Writes events as they come: waits for one, then takes what else has
+/// gathered (up to [`BATCH`]) into the same transaction.
+fn write_all(store: &mut Store, events: &Receiver<LeaseEvent>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Ok(first) = events.recv() {
+        batch.push(first);
+        batch.extend(events.try_iter().take(BATCH - 1));
+        if let Err(error) = store.insert_lease_events(&batch) {
+            tracing::error!(%error, events = batch.len(), "Could not record lease events in the store.");
         }
+        batch.clear();
     }
 }
 
