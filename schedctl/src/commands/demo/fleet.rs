@@ -336,7 +336,6 @@ mod tests {
 mod history_tests {
     use super::*;
 
-    /// `pve-sim` built for the tests (it is another package of the workspace).
     /// The workspace's pve-sim, built beside this test executable
     /// (`target/<profile>/deps/`): scripts/test builds every binary first.
     fn pve_sim() -> PathBuf {
