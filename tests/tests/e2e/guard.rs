@@ -19,6 +19,7 @@
 //! | --- | --- |
 //! | `a_backup_sharing_the_datastore_waits_at_job_start_until_the_running_one_ends` | runs of three hosts on one datastore go one after the other, in start order, each hook telling its own run from another of its node (task logs, run history, lease events, metrics); the next night, with the coordinator stopped, the same runs overlap |
 //! | `a_lease_never_released_expires_and_a_hook_that_gave_up_withdraws_its_request` | a host dies holding its lease: the lease expires after the reserved duration + margin and the waiting backup goes; a hook whose `lease-wait-max-secs` ran out withdraws its request instead of being granted a lease nobody releases |
+//! | `a_job_that_vzdump_aborts_releases_its_lease_at_job_abort` | a job ends in `job-abort` (here a hook chained before ours fails at `job-end`): the hook gives the lease back there, and the backup waiting for the datastore goes at once, not at the lease's expiry |
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -912,5 +913,85 @@ fn a_lease_never_released_expires_and_a_hook_that_gave_up_withdraws_its_request(
         ),
         Some(1.0),
         "{agent}"
+    );
+}
+
+#[test]
+fn a_job_that_vzdump_aborts_releases_its_lease_at_job_abort() {
+    // Leases reserve an hour of real time: only a release lets Ruapehu go
+    // within its hook's 30 s.
+    let fleet = Guarded::start(
+        &[spec("hikurangi", "02:00", 10), spec("ruapehu", "02:02", 5)],
+        &LeaseSettings {
+            unknown_duration_minutes: 60.0,
+            lease_margin_minutes: 30,
+        },
+    );
+    // On Hikurangi another hook runs before ours and fails at job-end, so
+    // vzdump aborts the job and calls the hooks with job-abort.
+    let hikurangi = &fleet.hosts[0];
+    let ours = fleet.dir.path().join("agent-hook-hikurangi");
+    let chained = fleet.dir.path().join("chained-hook-hikurangi");
+    std::fs::write(
+        &chained,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = job-end ]; then echo 'the other hook failed'; exit 1; fi\nexec '{}' \"$@\"\n",
+            ours.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&chained, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf_path = hikurangi.node_file("etc/vzdump.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    let script = format!("script: {}", ours.display());
+    assert!(conf.contains(&script), "{conf}");
+    std::fs::write(
+        &conf_path,
+        conf.replace(&script, &format!("script: {}", chained.display())),
+    )
+    .unwrap();
+
+    let midnight = recent_midnight();
+    let runs = fleet.night(midnight);
+    let (a, b) = (&runs[0], &runs[1]);
+    let all = timeline(&[a, b]);
+    assert_ne!(
+        a.status,
+        TaskStatus::Ok,
+        "hikurangi's job was not aborted:\n{all}"
+    );
+    assert!(a.log.contains("the other hook failed"), "{all}");
+    let lease = format!(
+        "stagger: lease hikurangi/backup-hikurangi/{} released",
+        a.start
+    );
+    assert!(a.log.contains(&lease), "no `{lease}` line:\n{all}");
+    // Ruapehu waited for Hikurangi's run and went when it was aborted.
+    assert_eq!(b.status, TaskStatus::Ok, "{all}");
+    assert!(b.log.contains("granted after "), "{all}");
+    assert!(b.begun >= a.end - SKEW_SECS, "ruapehu did not wait:\n{all}");
+
+    let events = fleet.lease_events(5);
+    assert_eq!(
+        story(&events, &[a, b]),
+        [
+            "backup-hikurangi granted",
+            "backup-ruapehu queued",
+            "backup-hikurangi released",
+            "backup-ruapehu granted",
+            "backup-ruapehu released",
+        ],
+        "{events:#?}"
+    );
+    let metrics = fleet.metrics();
+    assert_eq!(
+        sample(&metrics, "stagger_leases_expired_total", &[]),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "stagger_leases_active", &[]),
+        Some(0.0),
+        "{metrics}"
     );
 }
