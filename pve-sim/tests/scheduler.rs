@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use pve_api::tasks::{parse_index, parse_job_state};
+use pve_api::tasks::{parse_index, parse_job_state, TaskRecord};
 use pve_api::{JobPhase, TaskStatus};
 
 /// 2024-11-03 01:30 NZDT.
@@ -270,6 +270,42 @@ fn guest_starts(log: &str) -> Vec<&str> {
         .collect()
 }
 
+/// Runs the scheduler over `tree` at `speed`× from 01:58 until `until`, and
+/// reads Hikurangi's 02:00 run back: its index record and its task log.
+fn hikurangi_0200_run(tree: &SimTree, speed: &str, until: i64) -> (TaskRecord, String) {
+    let root = tree.root();
+    let (from, until) = ((AT_0200 - 120).to_string(), until.to_string());
+    let out = pve_sim(&[
+        "scheduler",
+        "--root",
+        &tree.root_str(),
+        "--speed",
+        speed,
+        "--now",
+        &from,
+        "--until",
+        &until,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = std::fs::read_to_string(root.join("nodes/hikurangi/var/log/pve/tasks/index"))
+        .expect("index");
+    let run = parse_index(&index)
+        .expect("index parses")
+        .into_iter()
+        .find(|r| r.upid.starttime() == AT_0200)
+        .expect("the 02:00 run finished");
+    let log = std::fs::read_to_string(
+        root.join("nodes/hikurangi/var/log/pve/tasks")
+            .join(run.upid.log_path()),
+    )
+    .expect("task log");
+    (run, log)
+}
+
 #[test]
 fn a_hook_that_waits_at_job_start_holds_its_run_back() {
     let tree = SimTree::init("jobs-cluster-multi-node.cfg", &[]);
@@ -296,35 +332,7 @@ exit 0\n",
     )
     .expect("vzdump.conf");
     // Room for a slow machine: a wall second more is ten simulated minutes.
-    let (from, until) = ((AT_0200 - 120).to_string(), (AT_0200 + 60 * 60).to_string());
-    let out = pve_sim(&[
-        "scheduler",
-        "--root",
-        &tree.root_str(),
-        "--speed",
-        "600",
-        "--now",
-        &from,
-        "--until",
-        &until,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let index = std::fs::read_to_string(root.join("nodes/hikurangi/var/log/pve/tasks/index"))
-        .expect("index");
-    let run = parse_index(&index)
-        .expect("index parses")
-        .into_iter()
-        .find(|r| r.upid.starttime() == AT_0200)
-        .expect("the 02:00 run finished");
-    let log = std::fs::read_to_string(
-        root.join("nodes/hikurangi/var/log/pve/tasks")
-            .join(run.upid.log_path()),
-    )
-    .expect("task log");
+    let (run, log) = hikurangi_0200_run(&tree, "600", AT_0200 + 60 * 60);
     let starts = guest_starts(&log);
     assert_eq!(starts.len(), 3, "{log}");
     // The task began at 02:00; its guests only after the hook's ten minutes.
@@ -349,35 +357,7 @@ fn a_run_without_a_hook_begins_its_guests_at_once_at_any_speed() {
     let root = tree.root();
     std::fs::write(root.join("nodes/hikurangi/etc/vzdump.conf"), "# no hook\n")
         .expect("vzdump.conf");
-    let (from, until) = ((AT_0200 - 120).to_string(), (AT_0200 + 3600).to_string());
-    let out = pve_sim(&[
-        "scheduler",
-        "--root",
-        &tree.root_str(),
-        "--speed",
-        "100000",
-        "--now",
-        &from,
-        "--until",
-        &until,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let index = std::fs::read_to_string(root.join("nodes/hikurangi/var/log/pve/tasks/index"))
-        .expect("index");
-    let run = parse_index(&index)
-        .expect("index parses")
-        .into_iter()
-        .find(|r| r.upid.starttime() == AT_0200)
-        .expect("the 02:00 run finished");
-    let log = std::fs::read_to_string(
-        root.join("nodes/hikurangi/var/log/pve/tasks")
-            .join(run.upid.log_path()),
-    )
-    .expect("task log");
+    let (run, log) = hikurangi_0200_run(&tree, "100000", AT_0200 + 3600);
     assert_eq!(
         guest_starts(&log).first(),
         Some(&"2024-11-03 02:00:00"),
