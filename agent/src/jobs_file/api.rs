@@ -11,9 +11,7 @@
 use scheduler_core::jobs_cfg::{Digest, JobsCfg};
 use scheduler_core::report::{ApplyRequest, ApplyResponse, RollbackRequest};
 
-use super::{
-    check_changes, check_digest, edit_schedules, parse_digest, restore, ChangeError, Edit, JobsFile,
-};
+use super::{check_changes, parse_digest, ChangeError, Edit, JobsFile};
 
 impl JobsFile {
     /// `PUT /v1/schedules` through Proxmox's API.
@@ -26,9 +24,7 @@ impl JobsFile {
     ) -> Result<ApplyResponse, ChangeError> {
         let expected = parse_digest(&request.digest, "digest")?;
         check_changes(&request.changes)?;
-        let before = self.read()?;
-        check_digest(&before, &expected, &request.digest)?;
-        let edit = edit_schedules(&before, &request.changes, &self.node)?;
+        let edit = self.apply_edit(request, &expected)?;
         self.send(client, &edit, now, who, "apply").await
     }
 
@@ -45,11 +41,9 @@ impl JobsFile {
         let target_digest = parse_digest(&request.to_digest, "to_digest")?;
         let expected = parse_digest(&request.expect_digest, "expect_digest")?;
         let target = self.kept_copy(&target_digest)?;
-        let before = self.read()?;
-        check_digest(&before, &expected, &request.expect_digest)?;
-        let mut edit = restore(&before, &target, &self.node)?;
+        let mut edit = self.rollback_edit(request, &expected, &target)?;
         // Only the schedules go back through the API; keep the rest as it is.
-        let mut cfg = JobsCfg::parse(&before);
+        let mut cfg = JobsCfg::parse(&edit.before);
         for (job, _, new) in &edit.changed {
             cfg.set_schedule(job, new)
                 .map_err(|e| ChangeError::Refused(format!("job '{job}': {e}")))?;

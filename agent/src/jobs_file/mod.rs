@@ -118,17 +118,8 @@ impl JobsFile {
         let expected = parse_digest(&request.digest, "digest")?;
         check_changes(&request.changes)?;
         let lock = self.lock()?;
-        let before = self.read()?;
-        check_digest(&before, &expected, &request.digest)?;
-        let edit = edit_schedules(&before, &request.changes, &self.node)?;
-        let digest_after = self.write_locked(&edit, lock, now)?;
-        let response = ApplyResponse {
-            previous_digest: expected.to_string(),
-            digest: digest_after.to_string(),
-            changed: changes_of(&edit),
-        };
-        self.record(&edit, &response, who, "apply", "file", now);
-        Ok(response)
+        let edit = self.apply_edit(request, &expected)?;
+        self.write_recorded(&edit, lock, &expected, who, "apply", now)
     }
 
     /// `POST /v1/rollback` through the file backend: puts back the kept copy
@@ -143,16 +134,49 @@ impl JobsFile {
         let expected = parse_digest(&request.expect_digest, "expect_digest")?;
         let target = self.kept_copy(&target_digest)?;
         let lock = self.lock()?;
+        let edit = self.rollback_edit(request, &expected, &target)?;
+        self.write_recorded(&edit, lock, &expected, who, "rollback", now)
+    }
+
+    /// The edit `request` asks for, checked against jobs.cfg as it is now
+    /// (still at `expected`); both backends make it the same way.
+    fn apply_edit(&self, request: &ApplyRequest, expected: &Digest) -> Result<Edit, ChangeError> {
         let before = self.read()?;
-        check_digest(&before, &expected, &request.expect_digest)?;
-        let edit = restore(&before, &target, &self.node)?;
-        let digest_after = self.write_locked(&edit, lock, now)?;
+        check_digest(&before, expected, &request.digest)?;
+        edit_schedules(&before, &request.changes, &self.node)
+    }
+
+    /// The edit back to the kept copy `target`, checked against jobs.cfg as
+    /// it is now (still at `expected`); both backends make it the same way.
+    fn rollback_edit(
+        &self,
+        request: &RollbackRequest,
+        expected: &Digest,
+        target: &str,
+    ) -> Result<Edit, ChangeError> {
+        let before = self.read()?;
+        check_digest(&before, expected, &request.expect_digest)?;
+        restore(&before, target, &self.node)
+    }
+
+    /// Writes a checked edit under the lock; answers with the digests and
+    /// records it in the audit log as `action`.
+    fn write_recorded(
+        &self,
+        edit: &Edit,
+        lock: lock::ClusterLock,
+        expected: &Digest,
+        who: &str,
+        action: &str,
+        now: i64,
+    ) -> Result<ApplyResponse, ChangeError> {
+        let digest_after = self.write_locked(edit, lock, now)?;
         let response = ApplyResponse {
             previous_digest: expected.to_string(),
             digest: digest_after.to_string(),
-            changed: changes_of(&edit),
+            changed: changes_of(edit),
         };
-        self.record(&edit, &response, who, "rollback", "file", now);
+        self.record(edit, &response, who, action, "file", now);
         Ok(response)
     }
 
