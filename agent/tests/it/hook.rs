@@ -118,15 +118,7 @@ fn an_unreachable_coordinator_lets_the_backup_go_within_2_s() {
     )));
     let http = Http::new(&agent, support::fingerprint(&config));
     let count = support::wait_for(10, "the fail-open count", || {
-        let text = http
-            .send_with(
-                "GET",
-                "/metrics",
-                Some(support::TOKEN),
-                None,
-                &[("Accept", "text/plain")],
-            )
-            .body;
+        let text = http.metrics_text();
         support::sample(
             &text,
             r#"stagger_hook_fail_open_total{reason="unreachable"}"#,

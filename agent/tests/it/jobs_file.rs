@@ -82,15 +82,7 @@ fn an_apply_waits_for_proxmoxs_lock_and_then_refuses_the_stale_digest() {
         both.contains("\tschedule 02:25\n") && both.contains("\tschedule 03:05 UTC\n"),
         "{both}"
     );
-    let metrics = http
-        .send_with(
-            "GET",
-            "/metrics",
-            Some(support::TOKEN),
-            None,
-            &[("Accept", "text/plain")],
-        )
-        .body;
+    let metrics = http.metrics_text();
     let waits =
         support::sample(&metrics, "stagger_jobs_cfg_lock_wait_seconds_count").expect("lock waits");
     assert!(waits >= 2.0, "{metrics}");

@@ -16,17 +16,6 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-fn metrics(http: &Http) -> String {
-    http.send_with(
-        "GET",
-        "/metrics",
-        Some(support::TOKEN),
-        None,
-        &[("Accept", "text/plain")],
-    )
-    .body
-}
-
 /// Sets the flag when dropped, so a failed assertion stops the writer thread
 /// and the scope ends with the failure instead of waiting for it forever.
 struct StopOnDrop<'a>(&'a AtomicBool);
@@ -74,7 +63,7 @@ fn the_profile_fills_from_io_pressure_and_survives_a_restart() {
         let mut agent = Agent::start(&config);
         let http = Http::new(&agent, support::fingerprint(&config));
         std::thread::sleep(Duration::from_millis(4500));
-        let text = metrics(&http);
+        let text = http.metrics_text();
         // One sample sees the writer's last write, which on a loaded machine
         // may be late; the profile's mean over the samples is the exact check.
         let load = support::sample(&text, "stagger_io_load_ratio").expect("load");
@@ -143,7 +132,7 @@ fn without_psi_the_busiest_whole_disk_is_the_load() {
         let agent = Agent::start(&config);
         let http = Http::new(&agent, support::fingerprint(&config));
         std::thread::sleep(Duration::from_millis(3500));
-        let text = metrics(&http);
+        let text = http.metrics_text();
         // The profile's mean over the samples: 0.3 for vda alone; counting its
         // partition too would give 0.6, the zvol 1.0. (One sample alone may be
         // off on a loaded machine: it sees the writer's last, perhaps late, write.)

@@ -119,17 +119,6 @@ fn night(sim: &Sim, secs: i64) {
     );
 }
 
-fn metrics(http: &Http) -> String {
-    http.send_with(
-        "GET",
-        "/metrics",
-        Some(support::TOKEN),
-        None,
-        &[("Accept", "text/plain")],
-    )
-    .body
-}
-
 #[test]
 fn a_simulated_night_lands_in_the_run_history_and_the_metrics() {
     let sim = Sim::pihanga();
@@ -201,7 +190,7 @@ fn a_simulated_night_lands_in_the_run_history_and_the_metrics() {
         "the fixture's earlier run and tonight's: {pihanga}"
     );
 
-    let text = metrics(&http);
+    let text = http.metrics_text();
     let series = |result: &str| {
         format!(
             r#"stagger_backup_runs_total{{host="pihanga",job_id="backup-pihanga",result="{result}"}}"#

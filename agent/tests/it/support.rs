@@ -421,6 +421,19 @@ impl Http {
         self.send("GET", path, Some(TOKEN), None)
     }
 
+    /// `GET /metrics` with the token, in the classic text format (what
+    /// promtool reads).
+    pub fn metrics_text(&self) -> String {
+        self.send_with(
+            "GET",
+            "/metrics",
+            Some(TOKEN),
+            None,
+            &[("Accept", "text/plain")],
+        )
+        .body
+    }
+
     /// `PUT path` with the token and a JSON body.
     pub fn put(&self, path: &str, body: &serde_json::Value) -> Answer {
         self.send("PUT", path, Some(TOKEN), Some(&body.to_string()))
