@@ -346,55 +346,12 @@ fn start_api_host(dir: &Path, name: &str, tree: PathBuf) -> Host {
 }
 
 fn start_agent_host(dir: &Path, name: &str, tree: PathBuf) -> Host {
-    let agent = binary("sched-agent", "sched-agent");
-    let node = tree.join("nodes").join(name);
-    let token_file = dir.join(format!("{name}.agent-token"));
-    std::fs::write(&token_file, format!("agent-token-{name}-7c1e\n")).unwrap();
-    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let port = free_port();
-    let config = dir.join(format!("agent-{name}.toml"));
-    let node_path = |rel: &str| node.join(rel).display().to_string();
-    std::fs::write(
-        &config,
-        format!(
-            "node = \"{name}\"\ntimezone = \"UTC\"\nlisten = \"127.0.0.1:{port}\"\ntoken-file = \"{}\"\n\
-             proc-root = \"{}\"\npve-root = \"{}\"\ntask-dir = \"{}\"\njob-state-dir = \"{}\"\n\
-             vzdump-conf = \"{}\"\nstate-dir = \"{}\"\nhook-script = \"{}\"\n",
-            token_file.display(),
-            node_path("proc"),
-            node_path("etc/pve"),
-            node_path("var/log/pve/tasks"),
-            node_path("var/lib/pve-manager/jobs"),
-            node_path("etc/vzdump.conf"),
-            dir.join(format!("agent-state-{name}")).display(),
-            dir.join(format!("agent-hook-{name}")).display(),
-        ),
-    )
-    .unwrap();
+    let token = format!("agent-token-{name}-7c1e");
+    let agent = NodeAgent::configure(dir, name, &tree, &token, "");
     // The certificate is made once in the state dir: make it before the agent
     // starts, so that the agent serves the one pinned here.
-    let fingerprint = run_ok(
-        Command::new(&agent)
-            .arg("--config")
-            .arg(&config)
-            .arg("fingerprint"),
-    )
-    .trim()
-    .to_owned();
-    let mut daemon = Daemon::start(
-        &format!("sched-agent-{name}"),
-        Command::new(&agent)
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .env("NO_COLOR", "1")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("NOTIFY_SOCKET"),
-        dir,
-    );
-    daemon.wait_until(Duration::from_secs(20), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let fingerprint = agent.fingerprint();
+    let (daemon, port, token_file) = (agent.start(), agent.port, agent.token_file);
     let toml = format!(
         "[[host]]\nname = \"{name}\"\n[host.agent]\nurl = \"https://127.0.0.1:{port}\"\n\
          token-file = \"{}\"\nfingerprint = \"{fingerprint}\"\n",
@@ -406,5 +363,84 @@ fn start_agent_host(dir: &Path, name: &str, tree: PathBuf) -> Host {
         daemon: Some(daemon),
         pid_file: None,
         toml,
+    }
+}
+
+/// A `sched-agent` for node `name` of a pve-sim tree, configured in `dir`
+/// (every path into the node's files, a root-only token file, a free port),
+/// not started yet.
+pub struct NodeAgent {
+    pub config: PathBuf,
+    pub port: u16,
+    pub token_file: PathBuf,
+    name: String,
+    dir: PathBuf,
+}
+
+impl NodeAgent {
+    /// Writes `agent-<name>.toml` (with `extra` appended) and the token file.
+    pub fn configure(dir: &Path, name: &str, tree: &Path, token: &str, extra: &str) -> NodeAgent {
+        let node = tree.join("nodes").join(name);
+        let token_file = dir.join(format!("{name}.agent-token"));
+        std::fs::write(&token_file, format!("{token}\n")).unwrap();
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let port = free_port();
+        let config = dir.join(format!("agent-{name}.toml"));
+        let node_path = |rel: &str| node.join(rel).display().to_string();
+        std::fs::write(
+            &config,
+            format!(
+                "node = \"{name}\"\ntimezone = \"UTC\"\nlisten = \"127.0.0.1:{port}\"\ntoken-file = \"{}\"\n\
+                 proc-root = \"{}\"\npve-root = \"{}\"\ntask-dir = \"{}\"\njob-state-dir = \"{}\"\n\
+                 vzdump-conf = \"{}\"\nstate-dir = \"{}\"\nhook-script = \"{}\"\n{extra}",
+                token_file.display(),
+                node_path("proc"),
+                node_path("etc/pve"),
+                node_path("var/log/pve/tasks"),
+                node_path("var/lib/pve-manager/jobs"),
+                node_path("etc/vzdump.conf"),
+                dir.join(format!("agent-state-{name}")).display(),
+                dir.join(format!("agent-hook-{name}")).display(),
+            ),
+        )
+        .unwrap();
+        NodeAgent {
+            config,
+            port,
+            token_file,
+            name: name.to_owned(),
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// `sched-agent --config CONFIG args...`.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binary("sched-agent", "sched-agent"));
+        command.arg("--config").arg(&self.config).args(args);
+        command
+    }
+
+    /// `sched-agent fingerprint`: the certificate (made now if there is none).
+    pub fn fingerprint(&self) -> String {
+        run_ok(&mut self.command(&["fingerprint"]))
+            .trim()
+            .to_owned()
+    }
+
+    /// Starts `sched-agent run`; returns once it listens.
+    pub fn start(&self) -> Daemon {
+        let mut daemon = Daemon::start(
+            &format!("sched-agent-{}", self.name),
+            self.command(&["run"])
+                .env("NO_COLOR", "1")
+                .env_remove("JOURNAL_STREAM")
+                .env_remove("NOTIFY_SOCKET"),
+            &self.dir,
+        );
+        let port = self.port;
+        daemon.wait_until(Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        daemon
     }
 }

@@ -31,7 +31,7 @@ use pve_api::{TaskStatus, Trust, Upid};
 use stagger_service::client::{Client, Endpoint};
 use stagger_service::token::Secret;
 
-use super::fleet::{init_tree, jobs_cfg_text};
+use super::fleet::{init_tree, jobs_cfg_text, NodeAgent};
 use super::text;
 use crate::harness::process::{free_port, Daemon};
 use crate::harness::{binary, run_ok};
@@ -424,7 +424,6 @@ fn start_host(
     std::fs::write(&sim_config, sim.to_string()).unwrap();
 
     let node = tree.join("nodes").join(name);
-    let node_path = |rel: &str| node.join(rel).display().to_string();
     std::fs::write(
         node.join("proc/diskstats"),
         "   8       0 sda 1000 0 8000 500 2000 0 16000 900 0 1200 1400 0 0 0 0 0 0\n",
@@ -432,39 +431,21 @@ fn start_host(
     .unwrap();
     std::fs::write(node.join("proc/stat"), "cpu  100 0 50 1000 25 0 5 0 0 0\n").unwrap();
     let token = format!("agent-token-{name}-guard");
-    let token_file = dir.join(format!("{name}.agent-token"));
-    write_secret(&token_file, &token);
-    let port = free_port();
-    let config = dir.join(format!("agent-{name}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "node = \"{name}\"\ntimezone = \"UTC\"\nlisten = \"127.0.0.1:{port}\"\ntoken-file = \"{}\"\n\
-             proc-root = \"{}\"\npve-root = \"{}\"\ntask-dir = \"{}\"\njob-state-dir = \"{}\"\n\
-             vzdump-conf = \"{}\"\nstate-dir = \"{}\"\nhook-script = \"{}\"\nsample-interval-secs = 1\n\n\
+    let agent = NodeAgent::configure(
+        dir,
+        name,
+        &tree,
+        &token,
+        &format!(
+            "sample-interval-secs = 1\n\n\
              [coordinator]\nurl = \"{coordinator_url}\"\ntoken-file = \"{}\"\nfingerprint = \"{coordinator_fp}\"\n\
              lease-wait-max-secs = {}\n",
-            token_file.display(),
-            node_path("proc"),
-            node_path("etc/pve"),
-            node_path("var/log/pve/tasks"),
-            node_path("var/lib/pve-manager/jobs"),
-            node_path("etc/vzdump.conf"),
-            dir.join(format!("agent-state-{name}")).display(),
-            dir.join(format!("agent-hook-{name}")).display(),
             dir.join("schedctl.token").display(),
             spec.wait_max_secs,
         ),
-    )
-    .unwrap();
-    let agent = binary("sched-agent", "sched-agent");
-    let agent_cmd = |args: &[&str]| {
-        let mut command = Command::new(&agent);
-        command.arg("--config").arg(&config).args(args);
-        command
-    };
-    let fingerprint = run_ok(&mut agent_cmd(&["fingerprint"])).trim().to_owned();
-    run_ok(&mut agent_cmd(&["hook", "install"]));
+    );
+    let fingerprint = agent.fingerprint();
+    run_ok(&mut agent.command(&["hook", "install"]));
     let conf = std::fs::read_to_string(node.join("etc/vzdump.conf")).unwrap();
     assert!(
         conf.contains(&format!(
@@ -473,17 +454,7 @@ fn start_host(
         )),
         "the hook is not in vzdump.conf:\n{conf}"
     );
-    let mut daemon = Daemon::start(
-        &format!("sched-agent-{name}"),
-        agent_cmd(&["run"])
-            .env("NO_COLOR", "1")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("NOTIFY_SOCKET"),
-        dir,
-    );
-    daemon.wait_until(Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let (daemon, port, token_file) = (agent.start(), agent.port, agent.token_file);
     let url = format!("https://127.0.0.1:{port}");
     let table = format!(
         "[[host]]\nname = \"{name}\"\n[host.agent]\nurl = \"{url}\"\ntoken-file = \"{}\"\nfingerprint = \"{fingerprint}\"\n",
